@@ -60,6 +60,8 @@ var (
 	ErrDiskFull = errors.New("wal: disk full")
 	// ErrIO: a write or fsync failed for another reason.
 	ErrIO = errors.New("wal: i/o error")
+	// ErrReleased: Replay was asked for records that Release has removed.
+	ErrReleased = errors.New("wal: records released")
 )
 
 // File is the part of *os.File the log uses. Tests wrap it to inject faults.
@@ -100,8 +102,51 @@ type Options struct {
 	FS FS
 	// Logger receives recovery and repair lines. Default: discard.
 	Logger *slog.Logger
-	// ObserveSync, if set, is called with the duration of every fsync.
+	// ObserveSync, if set, is called with the duration of every fsync of
+	// the segment being written (commits, the SyncEverySecond tick, rollover
+	// and Close), on the log's writer goroutine. The background fsync of a
+	// segment being preallocated is not reported. Default: none.
 	ObserveSync func(time.Duration)
+}
+
+// DefaultOptions returns the options a nil *Options stands for.
+func DefaultOptions() Options {
+	return Options{Sync: SyncAlways, SegmentBytes: 64 << 20}
+}
+
+// Validate checks the options. Zero fields mean their defaults.
+func (o *Options) Validate() error {
+	switch {
+	case o.Sync < SyncAlways || o.Sync > SyncNever:
+		return fmt.Errorf("wal: unknown sync mode %d", int(o.Sync))
+	case o.SegmentBytes < 0:
+		return fmt.Errorf("wal: SegmentBytes %d is negative", o.SegmentBytes)
+	}
+	return nil
+}
+
+// resolve returns o with defaults filled in.
+func resolve(o *Options) (Options, error) {
+	r := DefaultOptions()
+	if o == nil {
+		r.FS = osFS{}
+		r.Logger = slog.New(slog.DiscardHandler)
+		return r, nil
+	}
+	if err := o.Validate(); err != nil {
+		return r, err
+	}
+	r.Sync, r.FS, r.Logger, r.ObserveSync = o.Sync, o.FS, o.Logger, o.ObserveSync
+	if o.SegmentBytes > 0 {
+		r.SegmentBytes = o.SegmentBytes
+	}
+	if r.FS == nil {
+		r.FS = osFS{}
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	return r, nil
 }
 
 // RecoveryInfo says what Open found.
