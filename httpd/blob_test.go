@@ -1,0 +1,232 @@
+package httpd
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/disperse/disperse/blob"
+)
+
+// blobNode is one node of an in-process blob cluster behind a real Server.
+type blobNode struct {
+	name  string
+	store *blob.Store
+	srv   *httptest.Server
+}
+
+// newBlobCluster starts n nodes, each a blob.Store behind its own Server
+// on 127.0.0.1, sharing an in-memory catalog and membership.
+func newBlobCluster(t testing.TB, n int) ([]*blobNode, *blob.InmemCluster) {
+	t.Helper()
+	members, catalog := blob.NewInmemCluster(), blob.NewInmemCatalog()
+	var nodes []*blobNode
+	for i := range n {
+		name := fmt.Sprintf("node%d", i)
+		st, err := blob.New(blob.Config{Dir: filepath.Join(t.TempDir(), "blobs"), Members: members.Member(name),
+			Catalog: catalog, StripeBytes: 4 * 1024, RepairInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _, _ := newFakeServer(t, func(c *Config) { c.Blobs = st })
+		srv := httptest.NewServer(s.Handler())
+		members.Join(blob.Peer{Name: name, HTTPAddr: srv.Listener.Addr().String()})
+		t.Cleanup(func() { srv.Close(); _ = st.Close() })
+		nodes = append(nodes, &blobNode{name: name, store: st, srv: srv})
+	}
+	return nodes, members
+}
+
+func sendBlob(t testing.TB, method, url string, body io.Reader, headers ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func wantBlobStatus(t testing.TB, resp *http.Response, body []byte, status int, code string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("%s %s: status %d, want %d (body %q)", resp.Request.Method, resp.Request.URL, resp.StatusCode, status, body)
+	}
+	if code != "" {
+		var e errorBody
+		if err := json.Unmarshal(body, &e); err != nil || e.Code != code || e.Error == "" {
+			t.Fatalf("error body %q, want code %q", body, code)
+		}
+	}
+}
+
+func TestBlobPutGet(t *testing.T) {
+	nodes, _ := newBlobCluster(t, 6)
+	data := make([]byte, 50_000)
+	for i := range data {
+		data[i] = byte(rand.Uint32())
+	}
+	sum := sha256.Sum256(data)
+	resp, body := sendBlob(t, http.MethodPut, nodes[0].srv.URL+"/blob/photo.jpg", bytes.NewReader(data), "Content-Type", "image/jpeg")
+	wantBlobStatus(t, resp, body, http.StatusCreated, "")
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"id", "size", "sha256", "data", "parity", "stripe_bytes", "content_type", "created_at", "shards", "tolerates"} {
+		if _, ok := m[k]; !ok {
+			t.Fatalf("manifest %s lacks %q", body, k)
+		}
+	}
+	if m["sha256"] != hex.EncodeToString(sum[:]) || m["size"].(float64) != 50_000 || m["tolerates"].(float64) != 2 {
+		t.Fatalf("manifest %s", body)
+	}
+	if shards := m["shards"].([]any); len(shards) != 6 || shards[0].(map[string]any)["node"] == "" {
+		t.Fatalf("shards %v", shards)
+	}
+
+	url := nodes[4].srv.URL + "/blob/photo.jpg"
+	resp, body = sendBlob(t, http.MethodGet, url, nil)
+	wantBlobStatus(t, resp, body, http.StatusOK, "")
+	if !bytes.Equal(body, data) {
+		t.Fatal("GET bytes differ")
+	}
+	h := resp.Header
+	if h.Get("Content-Length") != "50000" || h.Get("Content-Type") != "image/jpeg" ||
+		h.Get("Etag") != `"`+hex.EncodeToString(sum[:])+`"` || h.Get("Accept-Ranges") != "bytes" {
+		t.Fatalf("headers %v", h)
+	}
+	resp, body = sendBlob(t, http.MethodHead, url, nil)
+	wantBlobStatus(t, resp, body, http.StatusOK, "")
+	if len(body) != 0 || resp.Header.Get("Content-Length") != "50000" {
+		t.Fatalf("HEAD: %v %q", resp.Header, body)
+	}
+	resp, body = sendBlob(t, http.MethodGet, url, nil, "If-None-Match", h.Get("Etag"))
+	wantBlobStatus(t, resp, body, http.StatusNotModified, "")
+}
+
+func TestBlobRange(t *testing.T) {
+	nodes, _ := newBlobCluster(t, 3)
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	resp, body := sendBlob(t, http.MethodPut, nodes[0].srv.URL+"/blob/r", bytes.NewReader(data))
+	wantBlobStatus(t, resp, body, http.StatusCreated, "")
+	url := nodes[1].srv.URL + "/blob/r"
+	cases := []struct {
+		rng        string
+		from, to   int // expected bytes [from, to]
+		contentRng string
+	}{
+		{"bytes=0-0", 0, 0, "bytes 0-0/10000"},
+		{"bytes=4095-4096", 4095, 4096, "bytes 4095-4096/10000"},
+		{"bytes=9000-", 9000, 9999, "bytes 9000-9999/10000"},
+		{"bytes=-10", 9990, 9999, "bytes 9990-9999/10000"},
+		{"bytes=9990-20000", 9990, 9999, "bytes 9990-9999/10000"},
+	}
+	for _, c := range cases {
+		resp, body := sendBlob(t, http.MethodGet, url, nil, "Range", c.rng)
+		wantBlobStatus(t, resp, body, http.StatusPartialContent, "")
+		if !bytes.Equal(body, data[c.from:c.to+1]) || resp.Header.Get("Content-Range") != c.contentRng ||
+			resp.Header.Get("Content-Length") != fmt.Sprint(c.to-c.from+1) {
+			t.Fatalf("%s: %q, headers %v", c.rng, body, resp.Header)
+		}
+	}
+	resp, body = sendBlob(t, http.MethodGet, url, nil, "Range", "bytes=10000-")
+	wantBlobStatus(t, resp, body, http.StatusRequestedRangeNotSatisfiable, codeRangeNotSatisfiable)
+	if resp.Header.Get("Content-Range") != "bytes */10000" {
+		t.Fatalf("416 Content-Range %q", resp.Header.Get("Content-Range"))
+	}
+	resp, body = sendBlob(t, http.MethodGet, url, nil, "Range", "bytes=0-1,5-6")
+	wantBlobStatus(t, resp, body, http.StatusOK, "")
+}
+
+func TestBlobErrors(t *testing.T) {
+	nodes, members := newBlobCluster(t, 6)
+	base := nodes[0].srv.URL
+	resp, body := sendBlob(t, http.MethodGet, base+"/blob/absent", nil)
+	wantBlobStatus(t, resp, body, http.StatusNotFound, CodeNotFound)
+	resp, body = sendBlob(t, http.MethodGet, base+"/blob/absent/manifest", nil)
+	wantBlobStatus(t, resp, body, http.StatusNotFound, CodeNotFound)
+	for _, path := range []string{"/blob/a%20b", "/blob/..", "/blob/a/b", "/blob/" + strings.Repeat("x", 257)} {
+		resp, body = sendBlob(t, http.MethodPut, base+path, strings.NewReader("x"))
+		wantBlobStatus(t, resp, body, http.StatusBadRequest, CodeBadRequest)
+	}
+	for _, q := range []string{"data=0", "parity=-1", "data=x", "data=200&parity=100"} {
+		resp, body = sendBlob(t, http.MethodPut, base+"/blob/p?"+q, strings.NewReader("x"))
+		wantBlobStatus(t, resp, body, http.StatusBadRequest, CodeBadRequest)
+	}
+	resp, body = sendBlob(t, http.MethodPut, base+"/blob/np?data=2&parity=0", strings.NewReader("abc"))
+	wantBlobStatus(t, resp, body, http.StatusCreated, "")
+	if !strings.Contains(string(body), `"parity":0`) {
+		t.Fatalf("parity=0: %s", body)
+	}
+
+	resp, body = sendBlob(t, http.MethodPut, base+"/blob/u", bytes.NewReader(make([]byte, 20_000)))
+	wantBlobStatus(t, resp, body, http.StatusCreated, "")
+	var m blob.Manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	gone := 0
+	for _, sh := range m.Shards {
+		if sh.Node != nodes[0].name && gone < 3 {
+			members.Leave(sh.Node)
+			gone++
+		}
+	}
+	resp, body = sendBlob(t, http.MethodGet, base+"/blob/u", nil)
+	wantBlobStatus(t, resp, body, http.StatusServiceUnavailable, CodeUnavailable)
+	resp, body = sendBlob(t, http.MethodGet, base+"/blob/u/manifest", nil)
+	wantBlobStatus(t, resp, body, http.StatusOK, "")
+	if n := strings.Count(string(body), `"health":"down"`); n != 3 {
+		t.Fatalf("manifest health: %s", body)
+	}
+}
+
+func TestBlobDeleteAndList(t *testing.T) {
+	nodes, _ := newBlobCluster(t, 3)
+	base := nodes[0].srv.URL
+	for _, id := range []string{"a", "b", "c"} {
+		resp, body := sendBlob(t, http.MethodPut, base+"/blob/"+id, strings.NewReader(id))
+		wantBlobStatus(t, resp, body, http.StatusCreated, "")
+	}
+	resp, body := sendBlob(t, http.MethodGet, base+"/blob?limit=2", nil)
+	wantBlobStatus(t, resp, body, http.StatusOK, "")
+	var page blobList
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Blobs) != 2 || page.Blobs[0].ID != "a" || page.Next != "b" {
+		t.Fatalf("page 1: %s", body)
+	}
+	resp, body = sendBlob(t, http.MethodGet, base+"/blob?limit=2&after=b", nil)
+	wantBlobStatus(t, resp, body, http.StatusOK, "")
+	if err := json.Unmarshal(body, &page); err != nil || len(page.Blobs) != 1 || page.Blobs[0].ID != "c" || page.Next != "" {
+		t.Fatalf("page 2: %s", body)
+	}
+	resp, body = sendBlob(t, http.MethodDelete, nodes[1].srv.URL+"/blob/b", nil)
+	wantBlobStatus(t, resp, body, http.StatusNoContent, "")
+	resp, body = sendBlob(t, http.MethodGet, nodes[2].srv.URL+"/blob/b", nil)
+	wantBlobStatus(t, resp, body, http.StatusNotFound, CodeNotFound)
+	resp, body = sendBlob(t, http.MethodDelete, base+"/blob/b", nil)
+	wantBlobStatus(t, resp, body, http.StatusNoContent, "")
+}

@@ -1,0 +1,131 @@
+package httpd
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// unmatchedRoute is the route label of requests no route matched (404, 405).
+const unmatchedRoute = "unmatched"
+
+// httpMetrics are the request counter and latency histogram. The label
+// handles of every registered route are made once, in prepare, so a request
+// costs a read-only map lookup by route template and a few atomic adds.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	// routes holds the handles of each route template by method index;
+	// the "" entry is for requests no route matched (404, 405). Read-only
+	// after prepare.
+	routes map[string]*[numMethods]*routeMetrics
+}
+
+// Methods with handles of their own; any other is labelled OTHER.
+var knownMethods = [...]string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete,
+	http.MethodPost, http.MethodPatch, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+const numMethods = len(knownMethods) + 1
+
+// methodIndex is the index of a method in knownMethods, or of OTHER.
+func methodIndex(m string) int {
+	switch m {
+	case http.MethodGet:
+		return 0
+	case http.MethodHead:
+		return 1
+	case http.MethodPut:
+		return 2
+	case http.MethodDelete:
+		return 3
+	}
+	for i := 4; i < len(knownMethods); i++ {
+		if knownMethods[i] == m {
+			return i
+		}
+	}
+	return len(knownMethods)
+}
+
+// routeMetrics are the handles of one route and method. The counter of
+// each status is made on first use and kept.
+type routeMetrics struct {
+	route, method string
+	requests      *prometheus.CounterVec
+	duration      prometheus.Observer
+	status        [600]atomic.Pointer[prometheus.Counter]
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "disperse_http_requests_total",
+			Help: "HTTP requests answered, by route template, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "disperse_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route template and method.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("httpd: registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// prepare makes the handles of every route, and of unmatched requests.
+func (m *httpMetrics) prepare(routes gin.RoutesInfo) {
+	m.routes = map[string]*[numMethods]*routeMetrics{"": m.newRoute(unmatchedRoute)}
+	for _, r := range routes {
+		if m.routes[r.Path] == nil {
+			m.routes[r.Path] = m.newRoute(r.Path)
+		}
+	}
+}
+
+// newRoute makes the handles of one route for every method.
+func (m *httpMetrics) newRoute(route string) *[numMethods]*routeMetrics {
+	var byMethod [numMethods]*routeMetrics
+	for i := range byMethod {
+		method := "OTHER"
+		if i < len(knownMethods) {
+			method = knownMethods[i]
+		}
+		byMethod[i] = &routeMetrics{
+			route:    route,
+			method:   method,
+			requests: m.requests,
+			duration: m.duration.WithLabelValues(route, method),
+		}
+	}
+	return &byMethod
+}
+
+// lookup returns the handles of the route c matched.
+func (m *httpMetrics) lookup(c *gin.Context) *routeMetrics {
+	byMethod := m.routes[c.FullPath()]
+	if byMethod == nil { // a route added after prepare
+		byMethod = m.routes[""]
+	}
+	return byMethod[methodIndex(c.Request.Method)]
+}
+
+// counter returns the request counter of status.
+func (rm *routeMetrics) counter(status int) prometheus.Counter {
+	if status < 0 || status >= len(rm.status) {
+		return rm.requests.WithLabelValues(rm.route, rm.method, strconv.Itoa(status))
+	}
+	if c := rm.status[status].Load(); c != nil {
+		return *c
+	}
+	c := rm.requests.WithLabelValues(rm.route, rm.method, strconv.Itoa(status))
+	rm.status[status].Store(&c)
+	return c
+}

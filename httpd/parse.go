@@ -1,0 +1,192 @@
+package httpd
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// keyOf returns the key of a /cache/*key request: the rest of the path,
+// already URL-decoded by net/http, checked against the contract.
+func (s *Server) keyOf(param string) (string, error) {
+	key := strings.TrimPrefix(param, "/")
+	switch {
+	case key == "":
+		return "", badRequest("the key is empty")
+	case len(key) > s.cfg.MaxKeyBytes:
+		return "", badRequest("the key is %d bytes, longer than the %d allowed", len(key), s.cfg.MaxKeyBytes)
+	case strings.IndexByte(key, 0) >= 0:
+		return "", badRequest("the key contains a NUL byte")
+	}
+	return key, nil
+}
+
+// isSync reads the X-Is-Sync header: true means apply on this node only.
+func isSync(r *http.Request) (bool, error) {
+	v := r.Header.Get("X-Is-Sync")
+	switch {
+	case v == "", strings.EqualFold(v, "false"), v == "0":
+		return false, nil
+	case strings.EqualFold(v, "true"), v == "1":
+		return true, nil
+	}
+	return false, badRequest("X-Is-Sync must be true or false, not %q", v)
+}
+
+// parseTTL reads a time-to-live as the contract spells it: a string of
+// digits is nanoseconds, anything else a Go duration with a unit ("90s",
+// "1h30m"). Zero means no expiry; negative, fractional nanoseconds and
+// garbage are errors.
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, badRequest("the duration is empty")
+	}
+	if isDigits(s) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, badRequest("the duration %q is out of range", s)
+		}
+		return time.Duration(n), nil
+	}
+	if s[0] == '-' {
+		return 0, badRequest("the duration %q is negative", s)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || !hasUnit(s) {
+		return 0, badRequest("the duration %q is neither whole nanoseconds nor a Go duration such as 90s", s)
+	}
+	if d < 0 {
+		return 0, badRequest("the duration %q is negative", s)
+	}
+	return d, nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// hasUnit reports whether s ends in a letter, as a Go duration with a unit
+// does (time.ParseDuration also accepts a bare "0").
+func hasUnit(s string) bool {
+	c := s[len(s)-1]
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+// expiresAt turns a time-to-live into an absolute expiry in Unix
+// nanoseconds; 0 stays 0 (never).
+func expiresAt(now time.Time, ttl time.Duration) (int64, error) {
+	if ttl == 0 {
+		return 0, nil
+	}
+	n := now.UnixNano()
+	if int64(ttl) > math.MaxInt64-n {
+		return 0, badRequest("the duration %s is too long", ttl)
+	}
+	return n + int64(ttl), nil
+}
+
+// isJSON reports whether a Content-Type is application/json, parameters
+// (such as charset) aside.
+func isJSON(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/json")
+}
+
+// readBody reads at most limit bytes of r's body; a longer body is a 413
+// error, found from Content-Length before reading where it is declared.
+func readBody(r *http.Request, limit int64, what string) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge("the %s is %d bytes, more than the %d allowed", what, r.ContentLength, limit)
+	}
+	if r.Body == nil {
+		return []byte{}, nil
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1) // +1: room to see the end without growing
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge("the %s is more than the %d bytes allowed", what, limit)
+		}
+		return nil, badRequest("reading the request body: %v", err)
+	}
+	if n > limit {
+		return nil, tooLarge("the %s is more than the %d bytes allowed", what, limit)
+	}
+	return buf.Bytes(), nil
+}
+
+// jsonPut is the original Disperse body: {"value": "...", "duration": ...}.
+type jsonPut struct {
+	Value    json.RawMessage `json:"value"`
+	Duration json.RawMessage `json:"duration"`
+}
+
+// jsonBodyLimit bounds a JSON PUT body: a value of maxValue bytes may take
+// up to six bytes per byte once escaped (\u0000), plus the envelope.
+func jsonBodyLimit(maxValue int64) int64 {
+	if maxValue > (math.MaxInt64-64<<10)/6 {
+		return math.MaxInt64
+	}
+	return 6*maxValue + 64<<10
+}
+
+// parseJSONPut reads the value and time-to-live of a JSON PUT body.
+func parseJSONPut(body []byte, maxValue int64) ([]byte, time.Duration, error) {
+	var p jsonPut
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, 0, badRequest("the body is not a JSON object: %v", err)
+	}
+	if len(p.Value) == 0 {
+		return nil, 0, badRequest(`the body has no "value"`)
+	}
+	if p.Value[0] != '"' {
+		return nil, 0, badRequest(`"value" must be a JSON string`)
+	}
+	var v string
+	if err := json.Unmarshal(p.Value, &v); err != nil {
+		return nil, 0, badRequest(`"value" is not a valid JSON string: %v`, err)
+	}
+	if int64(len(v)) > maxValue {
+		return nil, 0, tooLarge("the value is %d bytes, more than the %d allowed", len(v), maxValue)
+	}
+	ttl, err := parseJSONDuration(p.Duration)
+	if err != nil {
+		return nil, 0, err
+	}
+	return []byte(v), ttl, nil
+}
+
+// parseJSONDuration reads "duration": absent or null is no expiry; a JSON
+// integer is nanoseconds; a JSON string is read by parseTTL.
+func parseJSONDuration(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, badRequest(`"duration" is not a valid JSON string: %v`, err)
+		}
+		return parseTTL(s)
+	}
+	s := string(raw)
+	if !isDigits(s) {
+		return 0, badRequest(`"duration" %s must be whole, non-negative nanoseconds or a Go duration string`, s)
+	}
+	return parseTTL(s)
+}
