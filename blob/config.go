@@ -1,0 +1,140 @@
+package blob
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of Config.
+const (
+	DefaultDataShards     = 4
+	DefaultParityShards   = 2
+	DefaultShardBlock     = 1 << 20 // bytes of one shard per stripe
+	DefaultRebuildAfter   = 10 * time.Minute
+	DefaultCleanupGrace   = 10 * time.Minute
+	DefaultRepairInterval = time.Minute
+)
+
+// Config configures a Store. Zero fields take the defaults named.
+type Config struct {
+	// Dir is the shard directory (--data-dir/blobs). Required unless
+	// Shards is set.
+	Dir string
+	// Shards keeps this node's shard files. Default NewDirStore(Dir); a
+	// test sets a failing one.
+	Shards ShardStore
+	// Members lists the live nodes. Required.
+	Members Members
+	// Catalog holds the manifests. Required.
+	Catalog Catalog
+	// Client reaches other nodes' shards. Default NewHTTPClient().
+	Client ShardClient
+	// DataShards is the default k. Default 4.
+	DataShards int
+	// ParityShards is the default m. Default 2; NoParity means none.
+	ParityShards int
+	// StripeBytes is the target bytes of data per stripe; a blob with k
+	// data shards uses blocks of ceil(StripeBytes/k) bytes per shard.
+	// Default DataShards * 1 MiB.
+	StripeBytes int
+	// RebuildAfter is how long a holder may be absent from the live
+	// members before its shards are rebuilt elsewhere. Default 10m.
+	RebuildAfter time.Duration
+	// CleanupGrace is how old a local shard file without a manifest naming
+	// it, or an unfinished temporary file, must be before it is removed.
+	// Default 10m.
+	CleanupGrace time.Duration
+	// RepairInterval is how often the background repair pass runs.
+	// Default 1m; negative disables the background loop (RepairOnce still
+	// works).
+	RepairInterval time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives repair and failure lines. Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the blob metrics. Default: none are registered.
+	Registerer prometheus.Registerer
+}
+
+// NoParity, as a parity count in Config or PutOptions, asks for no parity
+// shards (zero means the default there).
+const NoParity = -1
+
+// DefaultConfig returns a Config with every default filled in except Dir,
+// Members and Catalog.
+func DefaultConfig() Config {
+	return Config{
+		DataShards:     DefaultDataShards,
+		ParityShards:   DefaultParityShards,
+		StripeBytes:    DefaultDataShards * DefaultShardBlock,
+		RebuildAfter:   DefaultRebuildAfter,
+		CleanupGrace:   DefaultCleanupGrace,
+		RepairInterval: DefaultRepairInterval,
+		Now:            time.Now,
+		Logger:         slog.New(slog.DiscardHandler),
+	}
+}
+
+// Validate checks the fields on their own and against each other.
+func (c Config) Validate() error {
+	switch {
+	case c.Members == nil:
+		return errors.New("blob: Config.Members is required")
+	case c.Catalog == nil:
+		return errors.New("blob: Config.Catalog is required")
+	case c.Dir == "" && c.Shards == nil:
+		return errors.New("blob: Config.Dir or Config.Shards is required")
+	case c.StripeBytes < 0 || c.StripeBytes > maxBlockSize:
+		return fmt.Errorf("blob: StripeBytes %d out of range", c.StripeBytes)
+	case c.RebuildAfter < 0 || c.CleanupGrace < 0:
+		return errors.New("blob: RebuildAfter and CleanupGrace must not be negative")
+	}
+	k, m := c.DataShards, c.ParityShards
+	if k == 0 {
+		k = DefaultDataShards
+	}
+	if m == 0 {
+		m = DefaultParityShards
+	} else if m == NoParity {
+		m = 0
+	}
+	return validateParams(k, m)
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.DataShards == 0 {
+		c.DataShards = d.DataShards
+	}
+	if c.ParityShards == 0 {
+		c.ParityShards = d.ParityShards
+	} else if c.ParityShards == NoParity {
+		c.ParityShards = 0
+	}
+	if c.StripeBytes == 0 {
+		c.StripeBytes = c.DataShards * DefaultShardBlock
+	}
+	if c.RebuildAfter == 0 {
+		c.RebuildAfter = d.RebuildAfter
+	}
+	if c.CleanupGrace == 0 {
+		c.CleanupGrace = d.CleanupGrace
+	}
+	if c.RepairInterval == 0 {
+		c.RepairInterval = d.RepairInterval
+	}
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+	if c.Logger == nil {
+		c.Logger = d.Logger
+	}
+	if c.Client == nil {
+		c.Client = NewHTTPClient()
+	}
+	return c
+}

@@ -1,0 +1,53 @@
+package blob
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of the blob store. Callers test them with errors.Is; every error
+// returned by this package wraps one of them (or a ShardError) with context.
+var (
+	// ErrNotFound: there is no blob (no manifest) with that id, or no such
+	// shard file on a holder.
+	ErrNotFound = errors.New("blob: not found")
+	// ErrBadID: the id is not 1..256 characters of A-Z a-z 0-9 . _ -, or is
+	// "." or "..".
+	ErrBadID = errors.New("blob: bad id")
+	// ErrBadParams: data/parity shard counts outside 1 <= k, 0 <= m,
+	// k+m <= 256, or a malformed range or request.
+	ErrBadParams = errors.New("blob: bad parameters")
+	// ErrBadRange: a byte range that does not overlap the blob.
+	ErrBadRange = errors.New("blob: range not satisfiable")
+	// ErrUnavailable: fewer than k shards of a needed stripe can be had, or
+	// a holder could not take its shard.
+	ErrUnavailable = errors.New("blob: unavailable")
+	// ErrTooFewNodes: there is no live node to place shards on.
+	ErrTooFewNodes = errors.New("blob: too few nodes")
+	// ErrCorrupt: a shard block or header failed its checksum or is
+	// malformed.
+	ErrCorrupt = errors.New("blob: corrupt shard data")
+	// ErrBodyRead: the bytes of a blob being stored could not be read (the
+	// client went away or sent a broken body); nothing was stored.
+	ErrBodyRead = errors.New("blob: reading the blob's bytes failed")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("blob: store closed")
+)
+
+// ShardError says which shard, on which node, failed. Err wraps the cause
+// (ErrCorrupt, ErrNotFound, a network or disk error, ...).
+type ShardError struct {
+	Index int    // shard index, 0..k+m-1
+	Node  string // holder's node name
+	Block int    // block (stripe) number, -1 when not about one block
+	Err   error
+}
+
+func (e *ShardError) Error() string {
+	if e.Block >= 0 {
+		return fmt.Sprintf("blob: shard %d on %s, block %d: %v", e.Index, e.Node, e.Block, e.Err)
+	}
+	return fmt.Sprintf("blob: shard %d on %s: %v", e.Index, e.Node, e.Err)
+}
+
+func (e *ShardError) Unwrap() error { return e.Err }

@@ -1,0 +1,295 @@
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+)
+
+// PutOptions are the per-blob settings of Put.
+type PutOptions struct {
+	// Data is k. Default Config.DataShards.
+	Data int
+	// Parity is m. Default Config.ParityShards; NoParity means none.
+	Parity int
+	// ContentType is kept in the manifest.
+	ContentType string
+}
+
+// Put stores the bytes of r as blob id, streaming stripe by stripe to the
+// shard holders, and returns its manifest. The manifest is written only
+// once every shard is committed; a previous blob of that id is replaced
+// then, and its shards removed afterwards. On any failure, or when ctx is
+// cancelled, the new shards are removed everywhere and nothing changes.
+func (s *Store) Put(ctx context.Context, id string, r io.Reader, opt PutOptions) (Manifest, error) {
+	if err := validateID(id); err != nil {
+		return Manifest{}, err
+	}
+	if s.bgCtx.Err() != nil {
+		return Manifest{}, ErrClosed
+	}
+	k, m := opt.Data, opt.Parity
+	if k == 0 {
+		k = s.cfg.DataShards
+	}
+	switch m {
+	case 0:
+		m = s.cfg.ParityShards
+	case NoParity:
+		m = 0
+	}
+	if err := validateParams(k, m); err != nil {
+		return Manifest{}, err
+	}
+	enc, err := s.encoder(k, m)
+	if err != nil {
+		return Manifest{}, err
+	}
+	live := s.members.Live()
+	if len(live) == 0 {
+		return Manifest{}, fmt.Errorf("%w: no live node to hold blob %q", ErrTooFewNodes, id)
+	}
+	bs := (s.cfg.StripeBytes + k - 1) / k
+	man := Manifest{
+		ID: id, Data: k, Parity: m, StripeBytes: int64(bs) * int64(k),
+		ContentType: opt.ContentType, Generation: newGeneration(),
+	}
+	holders := place(id, live, k+m)
+	for i, p := range holders {
+		man.Shards = append(man.Shards, Shard{Index: i, Node: p.Name})
+	}
+	man.Tolerates = tolerates(man.holders(), k)
+
+	if err := s.upload(ctx, &man, holders, enc, r); err != nil {
+		s.discard(&man)
+		return Manifest{}, err
+	}
+	old, oldErr := s.getManifest(id)
+	if err := s.catalog.Put(ctx, id, encodeManifest(&man)); err != nil {
+		s.discard(&man)
+		return Manifest{}, fmt.Errorf("blob: writing manifest of %q: %w", id, err)
+	}
+	s.met.puts.Inc()
+	s.met.putBytes.Add(float64(man.Size))
+	if oldErr == nil && old.Generation != man.Generation {
+		s.goBackground(func(ctx context.Context) {
+			s.removeShards(ctx, old.ID, old.Generation, old.holders())
+		})
+	}
+	return man, nil
+}
+
+// discard removes an unfinished upload's shards from every holder.
+func (s *Store) discard(man *Manifest) {
+	s.removeShards(s.bgCtx, man.ID, man.Generation, man.holders())
+}
+
+// upload streams r into the shard writers of man and commits them all,
+// filling man's size, sha256 and creation time.
+func (s *Store) upload(ctx context.Context, man *Manifest, holders []Peer, enc encoder, r io.Reader) error {
+	sinks := make([]*sink, len(holders))
+	for i, p := range holders {
+		w, err := s.create(ctx, p, man.ref(i), man.BlockBytes())
+		if err != nil {
+			abortSinks(sinks[:i])
+			return &ShardError{Index: i, Node: p.Name, Block: -1, Err: err}
+		}
+		sinks[i] = startSink(i, p.Name, w)
+	}
+	h := sha256.New()
+	size, err := encodeStream(ctx, r, h, enc, man.Data, man.Parity, man.BlockBytes(), sinks)
+	if err != nil {
+		abortSinks(sinks)
+		return err
+	}
+	if err := commitSinks(sinks); err != nil {
+		return err
+	}
+	man.Size = size
+	man.SHA256 = hex.EncodeToString(h.Sum(nil))
+	man.CreatedAt = s.cfg.Now().UTC()
+	s.log.Debug("blob stored", slog.String("id", man.ID), slog.Int64("size", size))
+	return nil
+}
+
+// encoder is the part of reedsolomon.Encoder the store uses.
+type encoder interface {
+	Encode(shards [][]byte) error
+	ReconstructSome(shards [][]byte, required []bool) error
+}
+
+// stripeBufs is one stripe's worth of buffers: the data, cut into k
+// shards, and m parity shards.
+type stripeBufs struct {
+	data   []byte
+	parity [][]byte
+	shards [][]byte
+}
+
+func newStripeBufs(k, m, bs int) *stripeBufs {
+	sb := &stripeBufs{data: make([]byte, k*bs), parity: make([][]byte, m), shards: make([][]byte, k+m)}
+	for j := range sb.parity {
+		sb.parity[j] = make([]byte, bs)
+	}
+	return sb
+}
+
+// fill reads the next stripe from r, hashes it and encodes it. It returns
+// the data bytes read (0 at the end) and whether this was the last stripe.
+func (sb *stripeBufs) fill(r io.Reader, h hash.Hash, enc encoder, k, bs int) (int, bool, error) {
+	n, err := readFull(r, sb.data)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: %w", ErrBodyRead, err)
+	}
+	if n == 0 {
+		return 0, true, nil
+	}
+	h.Write(sb.data[:n])
+	last := n < len(sb.data)
+	c := bs
+	if last {
+		c = (n + k - 1) / k
+		clear(sb.data[n : k*c])
+	}
+	for i := range k {
+		sb.shards[i] = sb.data[i*c : (i+1)*c]
+	}
+	for j, p := range sb.parity {
+		sb.shards[k+j] = p[:c]
+	}
+	if err := enc.Encode(sb.shards); err != nil {
+		return 0, false, fmt.Errorf("blob: encoding: %w", err)
+	}
+	return n, last, nil
+}
+
+// encodeStream reads r stripe by stripe, encodes each and hands its shards
+// to the sinks. Two stripes are in memory: one being written while the
+// next is read and encoded.
+func encodeStream(ctx context.Context, r io.Reader, h hash.Hash, enc encoder, k, m, bs int, sinks []*sink) (int64, error) {
+	bufs := [2]*stripeBufs{newStripeBufs(k, m, bs), newStripeBufs(k, m, bs)}
+	var size int64
+	inFlight := false
+	for cur := 0; ; cur ^= 1 {
+		if err := ctx.Err(); err != nil {
+			if inFlight {
+				_ = waitSinks(sinks)
+			}
+			return 0, fmt.Errorf("blob: upload cancelled: %w", err)
+		}
+		n, last, err := bufs[cur].fill(r, h, enc, k, bs)
+		if inFlight {
+			if werr := waitSinks(sinks); werr != nil {
+				return 0, werr
+			}
+			inFlight = false
+		}
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
+			size += int64(n)
+			for i, sk := range sinks {
+				sk.in <- bufs[cur].shards[i]
+			}
+			inFlight = true
+		}
+		if last {
+			if inFlight {
+				if werr := waitSinks(sinks); werr != nil {
+					return 0, werr
+				}
+			}
+			return size, nil
+		}
+	}
+}
+
+// sink feeds one shard writer from its own goroutine, so a slow holder
+// does not hold up the others within a stripe.
+type sink struct {
+	index int
+	node  string
+	w     ShardWriter
+	in    chan []byte
+	ack   chan error
+}
+
+func startSink(index int, node string, w ShardWriter) *sink {
+	sk := &sink{index: index, node: node, w: w, in: make(chan []byte, 1), ack: make(chan error, 1)}
+	go func() {
+		defer close(sk.ack)
+		for p := range sk.in {
+			sk.ack <- sk.w.WriteBlock(p)
+		}
+	}()
+	return sk
+}
+
+// waitSinks waits for every sink to finish its block and returns the first
+// failure as a ShardError.
+func waitSinks(sinks []*sink) error {
+	var first error
+	for _, sk := range sinks {
+		if err := <-sk.ack; err != nil && first == nil {
+			first = &ShardError{Index: sk.index, Node: sk.node, Block: -1, Err: err}
+		}
+	}
+	return first
+}
+
+func stopSink(sk *sink) {
+	close(sk.in)
+	for range sk.ack {
+	}
+}
+
+func abortSinks(sinks []*sink) {
+	for _, sk := range sinks {
+		stopSink(sk)
+		sk.w.Abort()
+	}
+}
+
+// commitSinks commits every shard in parallel; on any failure it aborts the
+// rest (the caller removes those already committed).
+func commitSinks(sinks []*sink) error {
+	errs := make([]error, len(sinks))
+	done := make(chan struct{})
+	for i, sk := range sinks {
+		stopSink(sk)
+		go func() {
+			if err := sk.w.Commit(); err != nil {
+				errs[i] = &ShardError{Index: sk.index, Node: sk.node, Block: -1, Err: err}
+			}
+			done <- struct{}{}
+		}()
+	}
+	for range sinks {
+		<-done
+	}
+	return errors.Join(errs...)
+}
+
+// readFull reads until p is full or r reports io.EOF. Unlike io.ReadFull it
+// passes on every other error, io.ErrUnexpectedEOF included (a request body
+// cut short says so), so a cut-off upload is never taken for its end.
+func readFull(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,146 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Open returns the manifest of blob id and a reader of length bytes from
+// offset (length < 0: to the end). See ReadManifest.
+func (s *Store) Open(ctx context.Context, id string, offset, length int64) (Manifest, io.ReadCloser, error) {
+	if err := validateID(id); err != nil {
+		return Manifest{}, nil, err
+	}
+	m, err := s.getManifest(id)
+	if err != nil {
+		return Manifest{}, nil, err
+	}
+	rc, err := s.ReadManifest(ctx, m, offset, length)
+	if err != nil {
+		return Manifest{}, nil, err
+	}
+	return m, rc, nil
+}
+
+// ReadManifest returns a reader of length bytes from offset (length < 0:
+// to the end) of the blob m describes. It reads only the stripes the range
+// covers. Before returning it opens k shard streams for them, and fails
+// with ErrUnavailable when fewer than k can be had, so no byte is sent of
+// a read that cannot finish for want of shards. An offset past the end is
+// ErrBadRange (except offset 0 of an empty blob).
+func (s *Store) ReadManifest(ctx context.Context, m Manifest, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 || offset > m.Size || offset == m.Size && m.Size > 0 {
+		return nil, fmt.Errorf("%w: offset %d of blob %q of %d bytes", ErrBadRange, offset, m.ID, m.Size)
+	}
+	if length < 0 || length > m.Size-offset {
+		length = m.Size - offset
+	}
+	if s.bgCtx.Err() != nil {
+		return nil, ErrClosed
+	}
+	s.met.reads.Inc()
+	if length == 0 {
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	from := int(offset / m.StripeBytes)
+	to := int((offset+length-1)/m.StripeBytes) + 1
+	f, err := s.newFetcher(ctx, &m, from, to)
+	if err != nil {
+		return nil, err
+	}
+	f.onCorrupt = s.repairBlockLater(f)
+	if err := f.open(); err != nil {
+		f.close()
+		return nil, err
+	}
+	return &blobReader{f: f, next: from, skip: int(offset - int64(from)*m.StripeBytes), left: length}, nil
+}
+
+// blobReader hands out a byte range stripe by stripe.
+type blobReader struct {
+	f    *fetcher
+	next int    // next stripe to fetch
+	skip int    // bytes to skip at the start of the next stripe
+	left int64  // bytes still to hand out
+	cur  []byte // rest of the current stripe
+	buf  []byte
+	err  error
+}
+
+func (r *blobReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if len(r.cur) == 0 {
+		if r.left == 0 {
+			return 0, io.EOF
+		}
+		if err := r.fetch(); err != nil {
+			r.err = err
+			return 0, err
+		}
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	r.left -= int64(n)
+	return n, nil
+}
+
+// fetch assembles the data of the next stripe into r.cur.
+func (r *blobReader) fetch() error {
+	m := r.f.m
+	shards, err := r.f.stripe(r.next, nil)
+	if err != nil {
+		return err
+	}
+	if r.buf == nil {
+		r.buf = make([]byte, 0, m.StripeBytes)
+	}
+	r.buf = r.buf[:0]
+	for _, sh := range shards[:m.Data] {
+		r.buf = append(r.buf, sh...)
+	}
+	data := r.buf[:m.stripeLen(r.next)]
+	data = data[r.skip:]
+	r.skip = 0
+	if int64(len(data)) > r.left {
+		data = data[:r.left]
+	}
+	r.cur = data
+	r.next++
+	return nil
+}
+
+func (r *blobReader) Close() error {
+	r.f.close()
+	if r.err == nil {
+		r.err = fmt.Errorf("blob: read of %q closed", r.f.m.ID)
+	}
+	return nil
+}
+
+// repairBlockLater returns the fetcher's onCorrupt hook: it rewrites the
+// bad block on its holder from the rebuilt data, in the background.
+func (s *Store) repairBlockLater(f *fetcher) func(index, block int, data []byte) {
+	return func(index, block int, data []byte) {
+		p := f.holders[index]
+		ref := f.m.ref(index)
+		data = bytes.Clone(data)
+		s.goBackground(func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			if err := s.rewriteBlock(ctx, p, ref, block, data); err != nil {
+				s.log.Warn("repairing shard block", slog.String("id", ref.ID), slog.Int("index", index),
+					slog.Int("block", block), slog.String("node", p.Name), slog.Any("err", err))
+				return
+			}
+			s.met.repairedBlock.Inc()
+			s.log.Info("repaired shard block", slog.String("id", ref.ID), slog.Int("index", index),
+				slog.Int("block", block), slog.String("node", p.Name))
+		})
+	}
+}
