@@ -1,0 +1,357 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/disperse/disperse/engine"
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// testNode is one member of a testCluster: its engine, its node and the
+// data directory both outlive a restart.
+type testNode struct {
+	name string
+	dir  string
+	eng  *engine.Engine
+	node *Node
+}
+
+// testCluster is a set of real memberlist nodes on 127.0.0.1, each with
+// its own engine, sharing one Faults.
+type testCluster struct {
+	t      testing.TB
+	faults *Faults
+	nodes  []*testNode
+	tune   func(*Config, *engine.Config)
+}
+
+// testConfig is a short-interval configuration for in-process clusters.
+func testConfig(name string) Config {
+	c := DefaultConfig()
+	c.Name = name
+	c.GossipPort = 0
+	c.ProbeInterval = 100 * time.Millisecond
+	c.ProbeTimeout = 50 * time.Millisecond
+	c.GossipInterval = 20 * time.Millisecond
+	c.AntiEntropyInterval = 300 * time.Millisecond
+	c.LeaveTimeout = 500 * time.Millisecond
+	return c
+}
+
+// newTestCluster starts n nodes, joins them and waits until every node
+// sees every other alive. tune, if not nil, adjusts each node's configs.
+func newTestCluster(t testing.TB, n int, tune func(*Config, *engine.Config)) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, faults: NewFaults(), tune: tune}
+	for i := range n {
+		c.nodes = append(c.nodes, &testNode{name: fmt.Sprintf("node-%d", i), dir: t.TempDir()})
+	}
+	t.Cleanup(func() {
+		for i := range c.nodes {
+			c.stop(i)
+		}
+	})
+	for i := range n {
+		c.start(i)
+	}
+	c.waitAlive(5*time.Second, c.names()...)
+	return c
+}
+
+func (c *testCluster) names() []string {
+	var out []string
+	for _, tn := range c.nodes {
+		out = append(out, tn.name)
+	}
+	return out
+}
+
+// start opens node i's engine on its directory and starts its node,
+// joining the first other running node.
+func (c *testCluster) start(i int) {
+	c.t.Helper()
+	tn := c.nodes[i]
+	ecfg := engine.Config{Dir: tn.dir}
+	cfg := testConfig(tn.name)
+	cfg.Faults = c.faults
+	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", 8000+i)
+	for _, o := range c.nodes {
+		if o != tn && o.node != nil {
+			cfg.Join = []string{o.node.GossipAddr()}
+			break
+		}
+	}
+	if c.tune != nil {
+		c.tune(&cfg, &ecfg)
+	}
+	eng, err := engine.Open(ecfg)
+	if err != nil {
+		c.t.Fatalf("open engine of %s: %v", tn.name, err)
+	}
+	node, err := New(cfg, eng)
+	if err != nil {
+		_ = eng.Close()
+		c.t.Fatalf("start %s: %v", tn.name, err)
+	}
+	tn.eng, tn.node = eng, node
+}
+
+// stop closes node i and its engine.
+func (c *testCluster) stop(i int) {
+	c.t.Helper()
+	tn := c.nodes[i]
+	if tn.node == nil {
+		return
+	}
+	if err := tn.node.Close(); err != nil {
+		c.t.Errorf("close %s: %v", tn.name, err)
+	}
+	if err := tn.eng.Close(); err != nil {
+		c.t.Errorf("close engine of %s: %v", tn.name, err)
+	}
+	tn.node, tn.eng = nil, nil
+}
+
+// running lists the running nodes.
+func (c *testCluster) running() []*testNode {
+	var out []*testNode
+	for _, tn := range c.nodes {
+		if tn.node != nil {
+			out = append(out, tn)
+		}
+	}
+	return out
+}
+
+// waitAlive waits until every running node sees each of names alive.
+func (c *testCluster) waitAlive(d time.Duration, names ...string) {
+	c.t.Helper()
+	waitFor(c.t, d, fmt.Sprintf("%v alive everywhere", names), func() bool {
+		for _, tn := range c.running() {
+			states := map[string]string{}
+			for _, m := range tn.node.Members() {
+				states[m.Name] = m.State
+			}
+			for _, name := range names {
+				if states[name] != StateAlive {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// waitState waits until each of the given nodes (every running node when
+// none is given) sees the node called name in state.
+func (c *testCluster) waitState(d time.Duration, name, state string, at ...*Node) {
+	c.t.Helper()
+	if len(at) == 0 {
+		for _, tn := range c.running() {
+			at = append(at, tn.node)
+		}
+	}
+	waitFor(c.t, d, fmt.Sprintf("%s %s", name, state), func() bool {
+		for _, n := range at {
+			i := slices.IndexFunc(n.Members(), func(m Member) bool { return m.Name == name })
+			if i < 0 || n.Members()[i].State != state {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitValue waits until every running node holds key with value want
+// (absent when want is nil).
+func (c *testCluster) waitValue(d time.Duration, key string, want []byte) {
+	c.t.Helper()
+	waitFor(c.t, d, fmt.Sprintf("%q = %q everywhere", key, want), func() bool {
+		for _, tn := range c.running() {
+			e, ok := tn.node.Get(key)
+			if want == nil && ok || want != nil && (!ok || string(e.Value) != string(want)) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitConverged waits until every running node has the same digests.
+func (c *testCluster) waitConverged(d time.Duration) {
+	c.t.Helper()
+	waitFor(c.t, d, "identical digests on every node", func() bool {
+		nodes := c.running()
+		first := nodes[0].eng.Digests()
+		for _, tn := range nodes[1:] {
+			if !slices.Equal(first, tn.eng.Digests()) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func put(t testing.TB, n *Node, key, value string) engine.Entry {
+	t.Helper()
+	e, err := n.Put(context.Background(), Write{Key: key, Value: []byte(value), ContentType: "text/plain"})
+	if err != nil {
+		t.Fatalf("put %q on %s: %v", key, n.Name(), err)
+	}
+	return e
+}
+
+func del(t testing.TB, n *Node, key string) engine.Entry {
+	t.Helper()
+	e, err := n.Delete(context.Background(), key, false)
+	if err != nil {
+		t.Fatalf("delete %q on %s: %v", key, n.Name(), err)
+	}
+	return e
+}
+
+func TestWriteReachesEveryNode(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	for i, tn := range c.nodes {
+		put(t, tn.node, fmt.Sprintf("key-%d", i), fmt.Sprintf("value-%d", i))
+	}
+	for i := range c.nodes {
+		c.waitValue(5*time.Second, fmt.Sprintf("key-%d", i), []byte(fmt.Sprintf("value-%d", i)))
+	}
+	e, _ := c.nodes[2].node.Get("key-0")
+	if e.ContentType != "text/plain" {
+		t.Fatalf("content type on a peer = %q, want text/plain", e.ContentType)
+	}
+	ms := c.nodes[0].node.Members()
+	if len(ms) != 3 || ms[2].Name != "node-2" || ms[2].HTTPAddr != "127.0.0.1:8002" || ms[2].State != StateAlive {
+		t.Fatalf("members seen by node-0: %+v", ms)
+	}
+	del(t, c.nodes[1].node, "key-0")
+	c.waitValue(5*time.Second, "key-0", nil)
+	c.waitConverged(5 * time.Second)
+}
+
+func TestConcurrentWritesConverge(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	var wg sync.WaitGroup
+	for i, tn := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 50 {
+				w := Write{Key: "contended", Value: []byte(fmt.Sprintf("node-%d-%d", i, j))}
+				if _, err := tn.node.Put(context.Background(), w); err != nil {
+					t.Errorf("put on %s: %v", tn.name, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	c.waitConverged(10 * time.Second)
+	first, ok := c.nodes[0].node.Get("contended")
+	if !ok {
+		t.Fatal("contended key missing")
+	}
+	for _, tn := range c.nodes[1:] {
+		e, _ := tn.node.Get("contended")
+		if string(e.Value) != string(first.Value) || e.Version != first.Version {
+			t.Fatalf("%s holds %q@%v, node-0 holds %q@%v", tn.name, e.Value, e.Version, first.Value, first.Version)
+		}
+	}
+}
+
+func TestRestartedNodeCatchesUp(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	put(t, c.nodes[0].node, "old", "v1")
+	put(t, c.nodes[0].node, "doomed", "v1")
+	c.waitValue(5*time.Second, "doomed", []byte("v1"))
+
+	c.stop(2)
+	c.waitState(5*time.Second, "node-2", StateLeft)
+	for i := range 100 {
+		put(t, c.nodes[i%2].node, fmt.Sprintf("while-down-%d", i), "x")
+	}
+	put(t, c.nodes[1].node, "old", "v2")
+	del(t, c.nodes[0].node, "doomed")
+
+	c.start(2)
+	c.waitAlive(5*time.Second, c.names()...)
+	c.waitConverged(15 * time.Second)
+	n2 := c.nodes[2].node
+	for i := range 100 {
+		if _, ok := n2.Get(fmt.Sprintf("while-down-%d", i)); !ok {
+			t.Fatalf("restarted node misses while-down-%d", i)
+		}
+	}
+	if e, _ := n2.Get("old"); string(e.Value) != "v2" {
+		t.Fatalf("restarted node holds old = %q, want v2", e.Value)
+	}
+	if _, ok := n2.Get("doomed"); ok {
+		t.Fatal("restarted node still holds a key deleted while it was down")
+	}
+}
+
+func TestPartitionHeals(t *testing.T) {
+	c := newTestCluster(t, 4, nil)
+	a, b := c.nodes[:2], c.nodes[2:]
+	for _, k := range []string{"p", "q", "r"} {
+		put(t, a[0].node, k, "before")
+	}
+	c.waitValue(5*time.Second, "r", []byte("before"))
+
+	c.faults.Partition([]string{a[0].name, a[1].name}, []string{b[0].name, b[1].name})
+	c.waitState(10*time.Second, b[0].name, StateSuspect, a[0].node)
+	c.waitState(10*time.Second, b[0].name, StateDead, a[0].node)
+	c.waitState(10*time.Second, a[1].name, StateDead, b[1].node)
+	latest := map[string]engine.Entry{}
+	record := func(e engine.Entry) {
+		if old, ok := latest[e.Key]; !ok || e.Version.Compare(old.Version) > 0 {
+			latest[e.Key] = e
+		}
+	}
+	record(put(t, a[0].node, "r", "side-a"))
+	record(del(t, a[1].node, "p"))
+	record(put(t, a[0].node, "q", "side-a"))
+	record(put(t, a[1].node, "only-a", "a"))
+	record(put(t, b[0].node, "r", "side-b"))
+	record(del(t, b[1].node, "q"))
+	record(put(t, b[1].node, "only-b", "b"))
+	for i := range 50 {
+		record(put(t, b[i%2].node, fmt.Sprintf("bulk-b-%d", i), "b"))
+	}
+	// Each side must not have seen the other's writes.
+	if e, _ := a[0].node.Get("r"); string(e.Value) != "side-a" {
+		t.Fatalf("write crossed the partition: r = %q on side a", e.Value)
+	}
+	if _, ok := b[0].node.Get("only-a"); ok {
+		t.Fatal("write crossed the partition: only-a on side b")
+	}
+
+	c.faults.Heal()
+	c.waitAlive(10*time.Second, c.names()...)
+	c.waitConverged(15 * time.Second)
+	for key, e := range latest {
+		if e.Deleted {
+			c.waitValue(time.Second, key, nil)
+		} else {
+			c.waitValue(time.Second, key, e.Value)
+		}
+	}
+}
