@@ -1,0 +1,377 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/disperse/disperse/wal"
+)
+
+// Config is every setting of `disperse serve`. Each field has a flag and an
+// environment variable (see settings); the flag wins over the variable and
+// the variable over the default.
+type Config struct {
+	// GossipPort is the memberlist port, TCP and UDP. Default 7946.
+	GossipPort int
+	// HTTPPort is the REST API port. Default 8000.
+	HTTPPort int
+	// Join lists host:port gossip addresses to join. Default none.
+	Join []string
+	// Name is the node's unique name. Default: the host name.
+	Name string
+	// Bind is the address both listeners bind to. Default 127.0.0.1.
+	Bind string
+	// Advertise is the address peers use to reach this node. Default "":
+	// derived from Bind.
+	Advertise string
+	// DataDir holds the log, the snapshots and the blob shards. Default ./data.
+	DataDir string
+	// Fsync is the log's commit mode. Default wal.SyncAlways.
+	Fsync wal.SyncMode
+	// SnapshotInterval: snapshot at least this often while there are
+	// changes. Default 60s.
+	SnapshotInterval time.Duration
+	// SnapshotWALBytes: snapshot early once the log since the last snapshot
+	// passes this. Default 64 MiB.
+	SnapshotWALBytes int64
+	// GossipInterval, GossipNodes, ProbeInterval and ProbeTimeout tune
+	// memberlist. Zero: memberlist's LAN defaults.
+	GossipInterval time.Duration
+	GossipNodes    int
+	ProbeInterval  time.Duration
+	ProbeTimeout   time.Duration
+	// MaxKeyBytes is the longest key accepted. Default 1024.
+	MaxKeyBytes int
+	// MaxValueBytes is the largest cache value accepted. Default 1 MiB.
+	MaxValueBytes int64
+	// BlobDataShards and BlobParityShards are the default k and m of a
+	// blob. Defaults 4 and 2.
+	BlobDataShards   int
+	BlobParityShards int
+	// TombstoneTTL is how long a delete is remembered for anti-entropy.
+	// Default 24h.
+	TombstoneTTL time.Duration
+	// LogLevel is the lowest level logged. Default info.
+	LogLevel slog.Level
+	// LogFormat is "text" or "json". Default text.
+	LogFormat string
+	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests.
+	// Default 10s.
+	ShutdownTimeout time.Duration
+}
+
+// setting is one node setting: its flag, its environment variable, its
+// default as written on the command line, and how to store a value.
+type setting struct {
+	flag, env, def, usage string
+	set                   func(c *Config, v string) error
+}
+
+// settings is the node settings table of API.md, in its order. The names
+// and defaults appear in --help exactly as they are here.
+func settings() []setting {
+	return []setting{
+		{"gossip-port", "PORT", "7946", "memberlist port (TCP and UDP)", func(c *Config, v string) error { return parsePort(v, &c.GossipPort) }},
+		{"http-port", "HTTP_PORT", "8000", "REST API port", func(c *Config, v string) error { return parsePort(v, &c.HTTPPort) }},
+		{"join", "PEER", "", "comma-separated host:port gossip addresses to join", func(c *Config, v string) error { return parseJoin(v, &c.Join) }},
+		{"name", "NODE_NAME", "", "unique node name", func(c *Config, v string) error { return parseName(v, &c.Name) }},
+		{"bind", "BIND_ADDR", "127.0.0.1", "IP address both listeners bind to (0.0.0.0 for a real cluster)", func(c *Config, v string) error { return parseIP(v, &c.Bind) }},
+		{"advertise", "ADVERTISE_ADDR", "", "address peers use to reach this node", func(c *Config, v string) error { return parseHost(v, &c.Advertise) }},
+		{"data-dir", "DATA_DIR", "./data", "write-ahead log, snapshots and blob shards", func(c *Config, v string) error { return parseNonEmpty(v, &c.DataDir) }},
+		{"fsync", "FSYNC", "always", "always (a 2xx means on disk), everysec or never", func(c *Config, v string) error { return parseFsync(v, &c.Fsync) }},
+		{"snapshot-interval", "SNAPSHOT_INTERVAL", "60s", "snapshot at least this often while there are changes", func(c *Config, v string) error { return parseDuration(v, false, &c.SnapshotInterval) }},
+		{"snapshot-wal-bytes", "SNAPSHOT_WAL_BYTES", "64MiB", "snapshot early when the log since the last one grows past this", func(c *Config, v string) error { return parseSize(v, 1, &c.SnapshotWALBytes) }},
+		{"gossip-interval", "GOSSIP_INTERVAL", "", "memberlist gossip interval", func(c *Config, v string) error { return parseDuration(v, true, &c.GossipInterval) }},
+		{"gossip-nodes", "GOSSIP_NODES", "", "memberlist gossip fan-out", func(c *Config, v string) error { return parseInt(v, 0, 1<<16, &c.GossipNodes) }},
+		{"probe-interval", "PROBE_INTERVAL", "", "memberlist probe interval", func(c *Config, v string) error { return parseDuration(v, true, &c.ProbeInterval) }},
+		{"probe-timeout", "PROBE_TIMEOUT", "", "memberlist probe timeout", func(c *Config, v string) error { return parseDuration(v, true, &c.ProbeTimeout) }},
+		{"max-key-bytes", "MAX_KEY_BYTES", "1024", "longest key accepted", func(c *Config, v string) error { return parseIntSize(v, &c.MaxKeyBytes) }},
+		{"max-value-bytes", "MAX_VALUE_BYTES", "1MiB", "largest cache value accepted; larger values belong in /blob", func(c *Config, v string) error { return parseSize(v, 1, &c.MaxValueBytes) }},
+		{"blob-data-shards", "BLOB_DATA_SHARDS", "4", "default k: data shards per blob stripe", func(c *Config, v string) error { return parseInt(v, 1, 256, &c.BlobDataShards) }},
+		{"blob-parity-shards", "BLOB_PARITY_SHARDS", "2", "default m: parity shards per blob stripe", func(c *Config, v string) error { return parseInt(v, 0, 255, &c.BlobParityShards) }},
+		{"tombstone-ttl", "TOMBSTONE_TTL", "24h", "how long a delete is kept for anti-entropy", func(c *Config, v string) error { return parseDuration(v, false, &c.TombstoneTTL) }},
+		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }},
+		{"log-format", "LOG_FORMAT", "text", "text or json", func(c *Config, v string) error { return parseFormat(v, &c.LogFormat) }},
+		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "how long SIGTERM waits for in-flight requests", func(c *Config, v string) error { return parseDuration(v, false, &c.ShutdownTimeout) }},
+	}
+}
+
+// SettingError is a setting that could not be used. Its message is the one
+// line the node prints before it exits with status 2.
+type SettingError struct {
+	Flag string // the flag name, without dashes
+	Env  string // the environment variable, if the value came from there
+	Err  error
+}
+
+func (e *SettingError) Error() string {
+	if e.Env != "" {
+		return fmt.Sprintf("bad setting --%s (from %s): %v", e.Flag, e.Env, e.Err)
+	}
+	return fmt.Sprintf("bad setting --%s: %v", e.Flag, e.Err)
+}
+
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// parseServe reads the settings of `disperse serve` from args and from the
+// environment through getenv (os.LookupEnv in the binary). It returns
+// flag.ErrHelp for --help, and a one-line error for anything else wrong.
+func parseServe(args []string, getenv func(string) (string, bool)) (Config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	table := settings()
+	values := make([]string, len(table))
+	for i, s := range table {
+		fs.StringVar(&values[i], s.flag, s.def, s.usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, fmt.Errorf("%w (see disperse serve --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q (see disperse serve --help)", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	var cfg Config
+	for i, s := range table {
+		v, env := values[i], ""
+		if !given[s.flag] {
+			if ev, ok := getenv(s.env); ok && ev != "" {
+				v, env = ev, s.env
+			}
+		}
+		if err := s.set(&cfg, v); err != nil {
+			return Config{}, &SettingError{Flag: s.flag, Env: env, Err: err}
+		}
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname() // Validate reports it if there is none
+	}
+	return cfg, cfg.Validate()
+}
+
+// DefaultConfig is the node on every default: what `disperse serve` runs
+// with no flag and no variable set.
+func DefaultConfig() Config {
+	cfg, err := parseServe(nil, func(string) (string, bool) { return "", false })
+	var se *SettingError
+	if err != nil && !(errors.As(err, &se) && se.Flag == "name") {
+		panic(fmt.Sprintf("disperse: the default settings are invalid: %v", err)) // a bug in settings()
+	}
+	return cfg // without a Name when the host name is unknown
+}
+
+// Validate checks the settings against each other.
+func (c Config) Validate() error {
+	if c.Name == "" {
+		return &SettingError{Flag: "name", Err: errors.New("the host name is unknown, so the node needs one")}
+	}
+	if c.BlobDataShards+c.BlobParityShards > 256 {
+		return &SettingError{Flag: "blob-parity-shards", Err: fmt.Errorf("data + parity shards is %d, at most 256", c.BlobDataShards+c.BlobParityShards)}
+	}
+	if c.GossipPort != 0 && c.GossipPort == c.HTTPPort {
+		return &SettingError{Flag: "http-port", Err: fmt.Errorf("%d is also the gossip port", c.HTTPPort)}
+	}
+	return nil
+}
+
+// emptyDefault says in --help what an unset setting with no written
+// default means.
+func emptyDefault(flag string) string {
+	switch flag {
+	case "name":
+		return "the host name"
+	case "advertise":
+		return "derived from --bind"
+	case "gossip-interval":
+		return "memberlist LAN (200ms)"
+	case "gossip-nodes":
+		return "memberlist LAN (3)"
+	case "probe-interval":
+		return "memberlist LAN (1s)"
+	case "probe-timeout":
+		return "memberlist LAN (500ms)"
+	}
+	return "none"
+}
+
+func writeServeUsage(w io.Writer, table []setting) {
+	fmt.Fprint(w, "usage: disperse serve [flags]\n\n"+
+		"Runs a node. Every flag has an environment variable; the flag wins over the\n"+
+		"variable. Durations take Go syntax (300ms, 5s); sizes take bytes or KiB/MiB/GiB.\n\n")
+	for _, s := range table {
+		def := s.def
+		if def == "" {
+			def = emptyDefault(s.flag)
+		}
+		fmt.Fprintf(w, "  --%-20s $%-19s default %s\n        %s\n", s.flag, s.env, def, s.usage)
+	}
+}
+
+func parsePort(v string, dst *int) error { return parseInt(v, 0, 65535, dst) }
+
+func parseInt(v string, lo, hi int, dst *int) error {
+	if v == "" {
+		*dst = 0
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", v)
+	}
+	if n < lo || n > hi {
+		return fmt.Errorf("%d is out of range %d..%d", n, lo, hi)
+	}
+	*dst = n
+	return nil
+}
+
+func parseDuration(v string, zeroOK bool, dst *time.Duration) error {
+	if v == "" && zeroOK {
+		*dst = 0
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (e.g. 300ms, 5s, 1h)", v)
+	}
+	if d < 0 || (d == 0 && !zeroOK) {
+		return fmt.Errorf("%s must be positive", v)
+	}
+	*dst = d
+	return nil
+}
+
+// sizeUnits are the suffixes parseSize reads, longest first.
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+// parseSize reads plain bytes or a number with KiB, MiB or GiB.
+func parseSize(v string, min int64, dst *int64) error {
+	num, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a size (bytes, or a whole number with KiB, MiB or GiB)", v)
+	}
+	if n > (1<<62)/mult {
+		return fmt.Errorf("%q is too large", v)
+	}
+	if n*mult < min {
+		return fmt.Errorf("%q is less than %d bytes", v, min)
+	}
+	*dst = n * mult
+	return nil
+}
+
+func parseIntSize(v string, dst *int) error {
+	var n int64
+	if err := parseSize(v, 1, &n); err != nil {
+		return err
+	}
+	if n > 1<<30 {
+		return fmt.Errorf("%q is too large", v)
+	}
+	*dst = int(n)
+	return nil
+}
+
+func parseJoin(v string, dst *[]string) error {
+	var peers []string
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(p)
+		if err != nil || host == "" {
+			return fmt.Errorf("%q is not a host:port address", p)
+		}
+		var n int
+		if err := parsePort(port, &n); err != nil || n == 0 {
+			return fmt.Errorf("%q has a bad port", p)
+		}
+		peers = append(peers, p)
+	}
+	*dst = peers
+	return nil
+}
+
+func parseName(v string, dst *string) error {
+	if strings.ContainsAny(v, " \t\n") {
+		return fmt.Errorf("%q contains white space", v)
+	}
+	*dst = v
+	return nil
+}
+
+func parseIP(v string, dst *string) error {
+	if net.ParseIP(v) == nil {
+		return fmt.Errorf("%q is not an IP address", v)
+	}
+	*dst = v
+	return nil
+}
+
+// parseHost accepts an IP address or a host name (resolved at start).
+func parseHost(v string, dst *string) error {
+	if v != "" && net.ParseIP(v) == nil && strings.ContainsAny(v, " :/") {
+		return fmt.Errorf("%q is not an IP address or host name", v)
+	}
+	*dst = v
+	return nil
+}
+
+func parseNonEmpty(v string, dst *string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("must not be empty")
+	}
+	*dst = v
+	return nil
+}
+
+func parseFsync(v string, dst *wal.SyncMode) error {
+	m, err := wal.ParseSyncMode(v)
+	if err != nil {
+		return fmt.Errorf("%q is not always, everysec or never", v)
+	}
+	*dst = m
+	return nil
+}
+
+func parseLevel(v string, dst *slog.Level) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		return fmt.Errorf("%q is not debug, info, warn or error", v)
+	}
+	*dst = l
+	return nil
+}
+
+func parseFormat(v string, dst *string) error {
+	if v != "text" && v != "json" {
+		return fmt.Errorf("%q is not text or json", v)
+	}
+	*dst = v
+	return nil
+}

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binPath is the disperse binary TestMain builds for the end-to-end tests;
+// empty with -short, where those tests skip.
+var binPath string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "disperse-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "disperse")
+	build := exec.Command(goTool(), "build", "-o", binPath, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the disperse binary: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// needBinary skips end-to-end tests under -short.
+func needBinary(t testing.TB) {
+	t.Helper()
+	if binPath == "" {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// freePort asks the kernel for a free port on 127.0.0.1 (TCP and UDP, as
+// gossip needs both) and releases it.
+func freePort(t testing.TB) int {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no free TCP+UDP port")
+	return 0
+}
+
+// syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and a
+// reading test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is one `disperse serve` process.
+type proc struct {
+	cmd    *exec.Cmd
+	url    string // base URL of its HTTP API
+	stderr *syncBuffer
+	done   chan struct{} // closed when the process has exited
+	err    error         // Wait's result, once done
+}
+
+// cleanEnv is the environment without any node setting, so the machine's
+// environment (a PORT of its own, say) cannot change a test.
+func cleanEnv() []string {
+	names := map[string]bool{}
+	for _, s := range settings() {
+		names[s.env] = true
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !names[k] {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// startNode starts `disperse serve` on dataDir and free ports with extra
+// flags; the test's end kills it if it still runs.
+func startNode(t testing.TB, dataDir string, extra ...string) *proc {
+	t.Helper()
+	httpPort, gossipPort := freePort(t), freePort(t)
+	args := append([]string{"serve", "--name", "e2e", "--bind", "127.0.0.1",
+		"--http-port", fmt.Sprint(httpPort), "--gossip-port", fmt.Sprint(gossipPort),
+		"--data-dir", dataDir, "--log-format", "json"}, extra...)
+	p := &proc{
+		cmd:    exec.Command(binPath, args...),
+		url:    fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		stderr: &syncBuffer{},
+		done:   make(chan struct{}),
+	}
+	p.cmd.Env = cleanEnv()
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("node log (%s):\n%s", dataDir, tail(p.stderr.String(), 40))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitReady waits for GET /readyz to answer 200.
+func (p *proc) waitReady(t testing.TB) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "/readyz", func() bool {
+		if p.exited() {
+			t.Fatalf("node exited before it was ready: %v\n%s", p.err, p.stderr.String())
+		}
+		resp, err := http.Get(p.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// wait waits for the process to exit and returns its exit status.
+func (p *proc) wait(t testing.TB, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		t.Fatalf("node still running after %v", d)
+	}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	return 0
+}
+
+func (p *proc) signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil && !p.exited() {
+		t.Fatal(err)
+	}
+}
+
+// logLine returns the first JSON log line whose msg is msg.
+func (p *proc) logLine(msg string) (map[string]any, bool) {
+	sc := bufio.NewScanner(strings.NewReader(p.stderr.String()))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == msg {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+func httpPut(c *http.Client, url, value string) (int, error) {
+	req, err := http.NewRequest(http.MethodPut, url, strings.NewReader(value))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, err
+}
+
+// httpGet returns the status and body of GET url.
+func httpGet(c *http.Client, url string) (int, string, error) {
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestE2EBadSetting: a bad setting from the environment is one line naming
+// the flag and the variable, and exit status 2.
+func TestE2EBadSetting(t *testing.T) {
+	needBinary(t)
+	cmd := exec.Command(binPath, "serve")
+	cmd.Env = append(cleanEnv(), "SNAPSHOT_INTERVAL=often")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
+		t.Fatalf("exit: %v, want status %d", err, exitUsage)
+	}
+	want := "disperse serve: bad setting --snapshot-interval (from SNAPSHOT_INTERVAL): \"often\" is not a duration (e.g. 300ms, 5s, 1h)\n"
+	if stderr.String() != want {
+		t.Errorf("stderr %q\nwant %q", stderr.String(), want)
+	}
+}
+
+// TestE2ELockedDirAndCleanStop: a second node on a data directory in use
+// fails with one line and a non-zero status; SIGTERM stops the first with
+// status 0, after a last snapshot, and its data is there after a restart.
+func TestE2ELockedDirAndCleanStop(t *testing.T) {
+	needBinary(t)
+	dir := t.TempDir()
+	a := startNode(t, dir, "--fsync", "never")
+	a.waitReady(t)
+	c := &http.Client{Timeout: 10 * time.Second}
+	for i := range 50 {
+		if code, err := httpPut(c, fmt.Sprintf("%s/cache/k%d", a.url, i), fmt.Sprintf("v%d", i)); err != nil || code != http.StatusOK {
+			t.Fatalf("PUT: %d %v", code, err)
+		}
+	}
+
+	b := startNode(t, dir)
+	if code := b.wait(t, 30*time.Second); code == 0 {
+		t.Fatal("second node on the same data dir exited 0")
+	}
+	msg := strings.TrimRight(b.stderr.String(), "\n")
+	lines := strings.Split(msg, "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "disperse serve: data dir ") || !strings.Contains(last, "locked") {
+		t.Errorf("last line %q: want the locked data dir named", last)
+	}
+	for _, l := range lines[:len(lines)-1] {
+		if strings.Contains(l, `"level":"ERROR"`) {
+			t.Errorf("more than one line about the failure: %s", l)
+		}
+	}
+
+	a.signal(t, syscall.SIGTERM)
+	if code := a.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("SIGTERM: exit status %d\n%s", code, a.stderr.String())
+	}
+	if _, ok := a.logLine("stopped"); !ok {
+		t.Errorf("no stopped line in the log")
+	}
+
+	a2 := startNode(t, dir)
+	a2.waitReady(t)
+	for i := range 50 {
+		code, body, err := httpGet(c, fmt.Sprintf("%s/cache/k%d", a2.url, i))
+		if err != nil || code != http.StatusOK || body != fmt.Sprintf("v%d", i) {
+			t.Fatalf("k%d after restart: %d %q %v", i, code, body, err)
+		}
+	}
+	rec, ok := a2.logLine("recovered")
+	if !ok {
+		t.Fatal("no recovered line in the log")
+	}
+	// Close wrote a last snapshot covering the whole log, so nothing is
+	// replayed from the log.
+	if rec["log_records"] != 0.0 || rec["entries"] != 50.0 {
+		t.Errorf("recovered %v: want 50 entries, none from the log", rec)
+	}
+	a2.signal(t, syscall.SIGINT)
+	if code := a2.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("SIGINT: exit status %d", code)
+	}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is the release, set at build time with
+// -ldflags '-X main.version=v1.2.3'; "dev" otherwise.
+var version = "dev"
+
+// Exit statuses of the binary.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the node could not start or failed while running
+	exitUsage   = 2 // bad command line or bad setting
+)
+
+const usage = `usage: disperse <command> [flags]
+
+commands:
+  serve [flags]     run a node (disperse serve --help lists every setting)
+  bench [flags]     drive a node's HTTP API with load and print requests/s and latency
+  version           print the version
+  help [command]    print this text, or a command's flags
+
+`
+
+func main() {
+	os.Exit(mainArgs(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// mainArgs runs the command line args and returns the exit status.
+func mainArgs(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage+clientUsage+"\n")
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "serve":
+		return serveMain(rest, stdout, stderr)
+	case "bench":
+		return benchMain(rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "--help", "-help", "-h":
+		return helpMain(rest, stdout)
+	}
+	if ok, code := runClient(name, rest, stdin, stdout, stderr); ok {
+		return code
+	}
+	fmt.Fprintf(stderr, "disperse: unknown command %q\n\n%s%s\n", name, usage, clientUsage)
+	return exitUsage
+}
+
+func helpMain(args []string, stdout io.Writer) int {
+	switch {
+	case len(args) > 0 && args[0] == "serve":
+		writeServeUsage(stdout, settings())
+	case len(args) > 0 && args[0] == "bench":
+		fs, _ := benchFlags(stdout)
+		fs.Usage()
+	default:
+		fmt.Fprint(stdout, usage+clientUsage+"\n")
+	}
+	return exitOK
+}
+
+// serveMain parses the settings, runs the node until SIGTERM or SIGINT and
+// turns the outcome into an exit status. Every failure is one line on stderr.
+func serveMain(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseServe(args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		writeServeUsage(stdout, settings())
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "disperse serve: %v\n", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	// A second signal after the first one kills the process the default way.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	if err := run(ctx, cfg, stderr); err != nil {
+		fmt.Fprintf(stderr, "disperse serve: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func versionString() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v = "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return fmt.Sprintf("disperse %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

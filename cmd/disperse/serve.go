@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/disperse/disperse/blob"
+	"github.com/disperse/disperse/cluster"
+	"github.com/disperse/disperse/engine"
+	"github.com/disperse/disperse/httpd"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// run is one node's life: it listens on the HTTP port, recovers the engine
+// from cfg.DataDir, starts the cluster node and the HTTP API, and serves
+// until ctx is done; then it stops accepting requests, finishes the ones in
+// flight, leaves the cluster and closes the engine. Logs go to logw. The
+// error, if any, is one line fit for the user.
+func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
+	log := newLogger(cfg, logw)
+	if err := resolveAdvertise(ctx, &cfg); err != nil {
+		return err
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	// Listening first turns a port in use into a clear error before any
+	// recovery work, and lets /healthz answer while recovery runs.
+	ln, err := listenHTTP(cfg)
+	if err != nil {
+		return err
+	}
+	if err := checkGossipPort(cfg); err != nil {
+		ln.Close()
+		return err
+	}
+	cfg.HTTPPort = ln.Addr().(*net.TCPAddr).Port // the real one when 0 was asked for
+	h := newSwitchHandler()
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("listening", "http", ln.Addr().String(), "node", cfg.Name, "data_dir", absDir(cfg.DataDir), "version", version)
+
+	n, err := start(cfg, log, h)
+	if err != nil {
+		shutdownHTTP(srv, cfg.ShutdownTimeout, log)
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", "reason", context.Cause(ctx))
+	case err = <-served:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	shutdownHTTP(srv, cfg.ShutdownTimeout, log)
+	if cerr := n.close(log); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
+
+// node is what start opened, closed in reverse order.
+type node struct {
+	eng     *engine.Engine
+	cluster *cluster.Node
+	blobs   *blob.Store
+}
+
+// start opens the engine (recovery), the cluster node and the HTTP routes,
+// and installs the routes in h.
+func start(cfg Config, log *slog.Logger, h *switchHandler) (*node, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	eng, err := openEngine(cfg, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	n := &node{eng: eng}
+	cn, err := cluster.New(clusterConfig(cfg, log, reg), eng)
+	if err != nil {
+		n.close(log)
+		return nil, fmt.Errorf("cluster (gossip port %d): %w", cfg.GossipPort, err)
+	}
+	n.cluster = cn
+	bcfg := blobConfig(cfg, cn)
+	bcfg.Logger = log.With("component", "blob")
+	bcfg.Registerer = reg
+	bs, err := blob.New(bcfg)
+	if err != nil {
+		n.close(log)
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	n.blobs = bs
+	var ready atomic.Bool
+	srv, err := httpd.New(httpd.Config{
+		Cache:         cn,
+		Members:       cn,
+		Blobs:         bs,
+		MaxKeyBytes:   cfg.MaxKeyBytes,
+		MaxValueBytes: cfg.MaxValueBytes,
+		Registerer:    reg,
+		Gatherer:      reg,
+		Ready:         ready.Load,
+		Logger:        log.With("component", "http"),
+	})
+	if err != nil {
+		n.close(log)
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	h.set(srv.Handler())
+	ready.Store(true)
+	log.Info("ready", "members", len(cn.Members()))
+	return n, nil
+}
+
+func openEngine(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*engine.Engine, error) {
+	eng, err := engine.Open(engine.Config{
+		Dir:              cfg.DataDir,
+		Sync:             cfg.Fsync,
+		SnapshotInterval: cfg.SnapshotInterval,
+		SnapshotWALBytes: cfg.SnapshotWALBytes,
+		TombstoneTTL:     cfg.TombstoneTTL,
+		Logger:           log.With("component", "engine"),
+		Registerer:       reg,
+	})
+	switch {
+	case errors.Is(err, engine.ErrLocked):
+		return nil, &lineError{msg: fmt.Sprintf("data dir %s: locked by another running node", cfg.DataDir), err: err}
+	case err != nil:
+		return nil, fmt.Errorf("data dir %s: recovery failed: %w", cfg.DataDir, err)
+	}
+	r := eng.Recovery()
+	log.Info("recovered",
+		"entries", r.SnapshotEntries+int(r.LogRecords),
+		"snapshot_entries", r.SnapshotEntries,
+		"log_records", r.LogRecords,
+		"expired_skipped", r.ExpiredSkipped,
+		"torn_bytes", r.Log.TornBytes,
+		"torn_file", r.Log.TornFile,
+		"took", r.Took.String())
+	return eng, nil
+}
+
+// close stops the blob store, leaves the cluster and closes the engine
+// (last snapshot, fsync).
+func (n *node) close(log *slog.Logger) error {
+	var errs []error
+	if n.blobs != nil {
+		if err := n.blobs.Close(); err != nil {
+			log.Error("closing the blob store", "err", err)
+			errs = append(errs, fmt.Errorf("closing the blob store: %w", err))
+		}
+	}
+	if n.cluster != nil {
+		if err := n.cluster.Close(); err != nil {
+			log.Error("leaving the cluster", "err", err)
+			errs = append(errs, fmt.Errorf("leaving the cluster: %w", err))
+		}
+	}
+	if err := n.eng.Close(); err != nil {
+		log.Error("closing the engine", "err", err)
+		errs = append(errs, fmt.Errorf("closing the engine: %w", err))
+	}
+	return joinLine(errs)
+}
+
+// lineError is an error whose message is written for the user, one line,
+// over the error it stands for.
+type lineError struct {
+	msg string
+	err error
+}
+
+func (e *lineError) Error() string { return e.msg }
+func (e *lineError) Unwrap() error { return e.err }
+
+// joinLine is errors.Join on one line: the node's last words are one line.
+func joinLine(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, err := range errs {
+		msgs[i] = err.Error()
+	}
+	return &lineError{msg: strings.Join(msgs, "; "), err: errors.Join(errs...)}
+}
+
+// shutdownHTTP stops accepting connections and waits up to timeout for the
+// requests in flight, then cuts the rest.
+func shutdownHTTP(srv *http.Server, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("http shutdown: requests cut short", "err", err)
+		srv.Close()
+	}
+}
+
+// prepareDataDir creates dir and proves it writable, so that a bad directory
+// is one clear line rather than an error from deep inside recovery.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("data dir %s: %w", dir, unwrapPath(err))
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s: not writable: %w", dir, unwrapPath(err))
+	}
+	name := f.Name()
+	cerr := f.Close()
+	if err := errors.Join(cerr, os.Remove(name)); err != nil {
+		return fmt.Errorf("data dir %s: not writable: %w", dir, unwrapPath(err))
+	}
+	return nil
+}
+
+// unwrapPath drops the *PathError's repetition of the path.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// listenHTTP binds the API port.
+func listenHTTP(cfg Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.HTTPPort)))
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("http port %d: %w", cfg.HTTPPort, syscall.EADDRINUSE)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return nil, fmt.Errorf("bind address %s: %w", cfg.Bind, syscall.EADDRNOTAVAIL)
+	case errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("http port %d: %w", cfg.HTTPPort, syscall.EACCES)
+	case err != nil:
+		return nil, fmt.Errorf("http port %d: %w", cfg.HTTPPort, err)
+	}
+	return ln, nil
+}
+
+// checkGossipPort makes sure the gossip port is free on TCP and UDP before
+// recovery starts, so that a port in use is one clear line (the gossip
+// layer's own error does not keep the cause).
+func checkGossipPort(cfg Config) error {
+	if cfg.GossipPort == 0 {
+		return nil
+	}
+	addr := net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.GossipPort))
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		ln.Close()
+		var pc net.PacketConn
+		if pc, err = net.ListenPacket("udp", addr); err == nil {
+			pc.Close()
+		}
+	}
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("gossip port %d: %w", cfg.GossipPort, syscall.EADDRINUSE)
+	case err != nil:
+		return fmt.Errorf("gossip port %d: %w", cfg.GossipPort, err)
+	}
+	return nil
+}
+
+// newLogger is the node's logger on w, in the configured format and level.
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// switchHandler answers for the node while it recovers (/healthz 200,
+// everything else 503) and hands every request to the API once set.
+type switchHandler struct {
+	h atomic.Pointer[http.Handler]
+}
+
+func newSwitchHandler() *switchHandler { return &switchHandler{} }
+
+func (s *switchHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if r.URL.Path == "/healthz" {
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"status":"ok"}`)
+		return
+	}
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	io.WriteString(w, `{"error":"the node is recovering its data","code":"unavailable"}`)
+}
+
+// absDir is dir made absolute for log lines; dir itself when that fails.
+func absDir(dir string) string {
+	if a, err := filepath.Abs(dir); err == nil {
+		return a
+	}
+	return dir
+}
+
+// clusterConfig maps the node settings onto the cluster's.
+func clusterConfig(cfg Config, log *slog.Logger, reg prometheus.Registerer) cluster.Config {
+	c := cluster.DefaultConfig()
+	c.Name = cfg.Name
+	c.BindAddr = cfg.Bind
+	c.AdvertiseAddr = cfg.Advertise
+	c.GossipPort = cfg.GossipPort
+	c.HTTPAddr = net.JoinHostPort(cfg.httpHost(), strconv.Itoa(cfg.HTTPPort))
+	c.Join = cfg.Join
+	c.GossipInterval = cfg.GossipInterval
+	c.GossipNodes = cfg.GossipNodes
+	c.ProbeInterval = cfg.ProbeInterval
+	c.ProbeTimeout = cfg.ProbeTimeout
+	c.TombstoneTTL = cfg.TombstoneTTL
+	c.Logger = log.With("component", "cluster")
+	c.Registerer = reg
+	return c
+}
+
+// httpHost is the host peers use for this node's HTTP API: the advertised
+// address, else the bind address, else (bound to every interface) the first
+// private or loopback address of this machine.
+func (c Config) httpHost() string {
+	if c.Advertise != "" {
+		return c.Advertise
+	}
+	if ip := net.ParseIP(c.Bind); ip != nil && !ip.IsUnspecified() {
+		return c.Bind
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.IsPrivate() {
+			return ipn.IP.String()
+		}
+	}
+	return "127.0.0.1"
+}
+
+// resolveAdvertise turns a host name given as --advertise into an IP
+// address, which is what the gossip layer needs.
+func resolveAdvertise(ctx context.Context, cfg *Config) error {
+	if cfg.Advertise == "" || net.ParseIP(cfg.Advertise) != nil {
+		return nil
+	}
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, cfg.Advertise)
+	if err != nil || len(ips) == 0 {
+		return fmt.Errorf("advertise address %s: cannot resolve it: %v", cfg.Advertise, err)
+	}
+	cfg.Advertise = ips[0].IP.String()
+	return nil
+}
