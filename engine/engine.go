@@ -2,137 +2,330 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/disperse/disperse/wal"
-	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Errors returned by the engine. Log failures come through wrapped, so
 // errors.Is(err, wal.ErrDiskFull) and errors.Is(err, wal.ErrIO) hold.
 var (
-	// ErrLocked: another process holds the data directory.
+	// ErrLocked: another process (or another Engine) holds the data directory.
 	ErrLocked = errors.New("engine: data directory is locked by another process")
 	// ErrClosed: the engine was closed.
 	ErrClosed = errors.New("engine: closed")
+	// ErrBadEntry: an entry the engine cannot hold (an empty key).
+	ErrBadEntry = errors.New("engine: bad entry")
+	// ErrCorrupt: encoded entries (a log record, a snapshot value, a peer's
+	// batch) do not decode. The wrapping error says where.
+	ErrCorrupt = errors.New("engine: corrupt encoding")
 )
 
 // Buckets is the number of key-hash buckets anti-entropy compares.
 const Buckets = 1024
 
-// Config configures an Engine. Zero fields take the defaults named.
-type Config struct {
-	// Dir holds the log (Dir/wal), the snapshot (Dir/snapshot.db) and the
-	// lock file. Required.
-	Dir string
-	// Sync is the log's commit mode. Default wal.SyncAlways.
-	Sync wal.SyncMode
-	// SegmentBytes is the log segment size. Default 64 MiB.
-	SegmentBytes int64
-	// SnapshotInterval: snapshot at least this often while there are
-	// changes. Default 60s.
-	SnapshotInterval time.Duration
-	// SnapshotWALBytes: snapshot early once the log written since the last
-	// snapshot passes this. Default 64 MiB.
-	SnapshotWALBytes int64
-	// TombstoneTTL is how long a replicated tombstone is kept after its
-	// version's wall time before it is collected. Default 24h.
-	TombstoneTTL time.Duration
-	// Now is the clock for expiry. Default time.Now.
-	Now func() time.Time
-	// FS is the log's file system (a fault seam for tests). Default: the OS.
-	FS wal.FS
-	// Logger receives recovery and snapshot lines. Default: discard.
-	Logger *slog.Logger
-	// Registerer, if set, receives the engine's metrics.
-	Registerer prometheus.Registerer
-}
-
-// Stats is a point-in-time view of the engine.
-type Stats struct {
-	Keys        int   // live keys (values, not tombstones)
-	Tombstones  int   // tombstones kept
-	LogBytes    int64 // bytes in the log on disk
-	LastSeq     uint64
-	SnapshotSeq uint64 // log sequence number the snapshot covers
-	KeyBytes    int64  // bytes of keys held
-	ValueBytes  int64  // bytes of values held
-}
-
-// RecoveryInfo says what Open recovered.
-type RecoveryInfo struct {
-	SnapshotEntries int   // entries loaded from the snapshot
-	ExpiredSkipped  int   // expired entries not loaded
-	LogRecords      int64 // log records replayed
-	Log             wal.RecoveryInfo
-	Took            time.Duration
-}
-
 // Engine is the in-memory index of one node with its log and snapshot.
 // It is safe for concurrent use.
 type Engine struct {
+	cfg     Config
+	logger  *slog.Logger
+	ix      *index
+	wal     *wal.Log
+	db      *bolt.DB
+	lock    *os.File
+	metrics *metrics
+
+	// gate orders writes against snapshots: Apply holds it shared from the
+	// log append to the index update; a snapshot holds it exclusively only
+	// to swap the dirty sets and read the log's last sequence number.
+	gate   sync.RWMutex
+	closed bool // guarded by gate
+
+	snapMu   sync.Mutex // one snapshot at a time
+	finished bool       // the last snapshot was written; guarded by snapMu
+	snapSeq  atomic.Uint64
+	walSince atomic.Int64 // log bytes appended since the last snapshot swap
+	snapKick chan struct{}
+
+	stop      chan struct{}
+	loops     sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+	rec       RecoveryInfo
+	bufs      sync.Pool
 }
 
 // Open locks cfg.Dir, loads the snapshot, replays the log after it and
 // starts the expiry and snapshot loops. It returns only once the index is
 // complete.
 func Open(cfg Config) (*Engine, error) {
-	panic("engine: not implemented")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	start := time.Now()
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:      cfg,
+		logger:   cfg.Logger,
+		ix:       newIndex(cfg.TombstoneTTL),
+		lock:     lock,
+		metrics:  newMetrics(),
+		snapKick: make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+	}
+	if err := e.recover(); err != nil {
+		e.closeFiles()
+		return nil, err
+	}
+	if err := e.metrics.register(cfg.Registerer, e); err != nil {
+		e.closeFiles()
+		return nil, err
+	}
+	e.rec.Took = time.Since(start)
+	e.logger.Info("engine: recovered",
+		"dir", cfg.Dir, "entries", e.ix.keys.Load()+e.ix.tombs.Load(),
+		"snapshot_entries", e.rec.SnapshotEntries, "expired_skipped", e.rec.ExpiredSkipped,
+		"log_records", e.rec.LogRecords, "torn_bytes", e.rec.Log.TornBytes,
+		"took", e.rec.Took)
+	e.loops.Add(2)
+	go func() { defer e.loops.Done(); e.ix.reap(cfg.Now, e.stop) }()
+	go func() { defer e.loops.Done(); e.snapshotLoop() }()
+	return e, nil
 }
 
-// Apply makes ent durable in the log and then puts it in the index if its
-// version is newer than what the index holds for the key. It reports whether
-// ent won. On a log error nothing changes in memory.
+// recover opens the snapshot and the log and fills the index from them.
+func (e *Engine) recover() error {
+	path := filepath.Join(e.cfg.Dir, "snapshot.db")
+	now := e.now()
+	seq, n, err := loadSnapshotFile(path, e.ix, now)
+	if err != nil {
+		return err
+	}
+	e.rec.SnapshotEntries = n
+	e.snapSeq.Store(seq)
+	// Opening bbolt for writing walks every page to rebuild its freelist
+	// (NoFreelistSync); that runs beside the log replay.
+	type opened struct {
+		db  *bolt.DB
+		err error
+	}
+	dbc := make(chan opened, 1)
+	go func() {
+		db, err := openSnapshot(path)
+		dbc <- opened{db, err}
+	}()
+	err = e.openLog(seq, now)
+	o := <-dbc
+	e.db = o.db
+	if err := errors.Join(err, o.err); err != nil {
+		return err
+	}
+	if last := e.wal.LastSeq(); last < seq {
+		// The log lost records the snapshot covers (it was removed or
+		// replaced). Re-anchor the snapshot on the log as it is, or new
+		// records would be numbered at or below seq and skipped at replay.
+		e.logger.Warn("engine: log is behind the snapshot", "log_seq", last, "snapshot_seq", seq)
+		if err := writeSnapshotSeq(e.db, last); err != nil {
+			return err
+		}
+		e.snapSeq.Store(last)
+	}
+	return nil
+}
+
+// openLog opens the log and replays it after seq.
+func (e *Engine) openLog(seq uint64, now int64) error {
+	var err error
+	e.wal, err = wal.Open(filepath.Join(e.cfg.Dir, "wal"), &wal.Options{
+		Sync:         e.cfg.Sync,
+		SegmentBytes: e.cfg.SegmentBytes,
+		FS:           e.cfg.FS,
+		Logger:       e.logger,
+		ObserveSync:  func(d time.Duration) { e.metrics.fsync.Observe(d.Seconds()) },
+	})
+	if err != nil {
+		return fmt.Errorf("engine: open log: %w", err)
+	}
+	e.rec.Log = e.wal.Recovery()
+	if err := e.replay(seq, now); err != nil {
+		return err
+	}
+	e.rec.ExpiredSkipped = int(e.ix.expired.Load())
+	return nil
+}
+
+// replay applies the log records after seq.
+func (e *Engine) replay(after uint64, now int64) error {
+	var ents []Entry
+	err := e.wal.Replay(after, func(seq uint64, payload []byte) error {
+		var err error
+		if ents, err = decodeEntries(payload, ents); err != nil {
+			return fmt.Errorf("engine: log record %d: %w", seq, err)
+		}
+		for i := range ents {
+			e.ix.apply(&ents[i], now, true)
+		}
+		e.rec.LogRecords++
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("engine: replay: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) now() int64 { return e.cfg.Now().UnixNano() }
+
+// Apply makes ent durable in the log and then puts it in the index. It
+// reports whether ent was stored: true when it is newer than what the slot
+// its Local flag names held (and, for a Local entry, newer than the
+// replicated entry as well); the visible entry may then still be the
+// node-local one. False means ent was the same as or older than what is held
+// and nothing changed. On a log error nothing changes in memory.
 func (e *Engine) Apply(ent Entry) (bool, error) {
-	panic("engine: not implemented")
+	n, err := e.ApplyBatch([]Entry{ent})
+	return n == 1, err
 }
 
 // ApplyBatch is Apply for many entries in one log record. It returns how
-// many won.
+// many were stored.
 func (e *Engine) ApplyBatch(ents []Entry) (int, error) {
-	panic("engine: not implemented")
+	for i := range ents {
+		if ents[i].Key == "" {
+			return 0, fmt.Errorf("%w: empty key", ErrBadEntry)
+		}
+	}
+	if len(ents) == 0 {
+		return 0, nil
+	}
+	bp := e.buffer()
+	defer e.bufs.Put(bp)
+	*bp = appendEntries((*bp)[:0], ents, true)
+	e.gate.RLock()
+	defer e.gate.RUnlock()
+	if e.closed {
+		return 0, ErrClosed
+	}
+	if _, err := e.wal.Append(*bp); err != nil {
+		return 0, fmt.Errorf("engine: log %d entries: %w", len(ents), err)
+	}
+	now, won := e.now(), 0
+	for i := range ents {
+		if e.ix.apply(&ents[i], now, true) {
+			won++
+		}
+	}
+	if e.walSince.Add(int64(len(*bp))) >= e.cfg.SnapshotWALBytes {
+		select {
+		case e.snapKick <- struct{}{}:
+		default:
+		}
+	}
+	return won, nil
 }
 
-// Get returns the visible entry of key: not a tombstone, not expired.
+func (e *Engine) buffer() *[]byte {
+	if bp, ok := e.bufs.Get().(*[]byte); ok {
+		return bp
+	}
+	b := make([]byte, 0, 512)
+	return &b
+}
+
+// Get returns the visible entry of key: not a tombstone, not expired. A
+// node-local entry hides the replicated one until it expires. Value aliases
+// the engine's memory and must not be modified.
 func (e *Engine) Get(key string) (Entry, bool) {
-	panic("engine: not implemented")
+	return e.ix.get(key, e.now())
 }
 
 // List returns up to limit visible keys that start with prefix and sort
 // after after, in byte order, and the key to continue after ("" when done).
+// Keys that begin with byte 0x00 are internal and listed only when prefix
+// begins with 0x00 too.
 func (e *Engine) List(prefix, after string, limit int) (keys []string, next string) {
-	panic("engine: not implemented")
+	return e.ix.list(prefix, after, limit, e.now())
 }
 
 // Digests returns one hash per bucket over the replicated (not Local)
-// entries, tombstones included.
+// entries, tombstones included: the XOR of a 64-bit hash of each entry's
+// key, version, expiry and deleted flag. Two engines holding the same
+// replicated entries have the same digests, whatever the order of writes.
 func (e *Engine) Digests() []uint64 {
-	panic("engine: not implemented")
+	return e.ix.digests()
 }
 
-// BucketEntries returns the replicated entries of one bucket.
+// BucketEntries returns the replicated entries of one bucket (see
+// BucketOf), tombstones included. Values alias the engine's memory.
 func (e *Engine) BucketEntries(bucket int) []Entry {
-	panic("engine: not implemented")
-}
-
-// Snapshot writes what changed since the last snapshot now.
-func (e *Engine) Snapshot() error {
-	panic("engine: not implemented")
+	if bucket < 0 || bucket >= Buckets {
+		return nil
+	}
+	return e.ix.bucketEntries(bucket)
 }
 
 // Stats reads the engine's counters.
 func (e *Engine) Stats() Stats {
-	panic("engine: not implemented")
+	st := e.ix.stats()
+	st.LogBytes = e.wal.Size()
+	st.LastSeq = e.wal.LastSeq()
+	st.SnapshotSeq = e.snapSeq.Load()
+	return st
 }
 
 // Recovery says what Open recovered.
 func (e *Engine) Recovery() RecoveryInfo {
-	panic("engine: not implemented")
+	return e.rec
 }
 
 // Close stops the loops, writes a last snapshot, closes the log and the
-// snapshot and releases the lock.
+// snapshot and releases the lock. Later calls return the first's result.
 func (e *Engine) Close() error {
-	panic("engine: not implemented")
+	e.closeOnce.Do(func() {
+		e.gate.Lock()
+		e.closed = true
+		e.gate.Unlock()
+		close(e.stop)
+		e.loops.Wait()
+		e.snapMu.Lock()
+		err := e.snapshotLocked()
+		e.finished = true
+		e.snapMu.Unlock()
+		e.metrics.unregister(e.cfg.Registerer)
+		e.closeErr = errors.Join(err, e.closeFiles())
+	})
+	return e.closeErr
+}
+
+// closeFiles closes whatever is open, the lock last.
+func (e *Engine) closeFiles() error {
+	var errs []error
+	if e.wal != nil {
+		if err := e.wal.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("engine: close log: %w", err))
+		}
+	}
+	if e.db != nil {
+		if err := e.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("engine: close snapshot: %w", err))
+		}
+	}
+	if err := unlockDir(e.lock); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }

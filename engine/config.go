@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/disperse/disperse/wal"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures an Engine. Zero fields take the defaults named.
+type Config struct {
+	// Dir holds the log (Dir/wal), the snapshot (Dir/snapshot.db) and the
+	// lock file (Dir/LOCK). Required.
+	Dir string
+	// Sync is the log's commit mode. Default wal.SyncAlways.
+	Sync wal.SyncMode
+	// SegmentBytes is the log segment size. Default 64 MiB.
+	SegmentBytes int64
+	// SnapshotInterval: snapshot at least this often while there are
+	// changes. Default 60s.
+	SnapshotInterval time.Duration
+	// SnapshotWALBytes: snapshot early once the log written since the last
+	// snapshot passes this. Default 64 MiB.
+	SnapshotWALBytes int64
+	// TombstoneTTL is how long a replicated tombstone is kept after its
+	// version's wall time before it is collected. Default 24h.
+	TombstoneTTL time.Duration
+	// Now is the clock for expiry. Default time.Now.
+	Now func() time.Time
+	// FS is the log's file system (a fault seam for tests). Default: the OS.
+	FS wal.FS
+	// Logger receives recovery and snapshot lines. Default: discard.
+	Logger *slog.Logger
+	// Registerer, if set, receives the engine's metrics. Default: none.
+	Registerer prometheus.Registerer
+}
+
+// Defaults of Config.
+const (
+	DefaultSegmentBytes     = 64 << 20
+	DefaultSnapshotInterval = 60 * time.Second
+	DefaultSnapshotWALBytes = 64 << 20
+	DefaultTombstoneTTL     = 24 * time.Hour
+)
+
+// DefaultConfig returns a Config for dir with every default filled in.
+func DefaultConfig(dir string) Config {
+	return Config{
+		Dir:              dir,
+		Sync:             wal.SyncAlways,
+		SegmentBytes:     DefaultSegmentBytes,
+		SnapshotInterval: DefaultSnapshotInterval,
+		SnapshotWALBytes: DefaultSnapshotWALBytes,
+		TombstoneTTL:     DefaultTombstoneTTL,
+		Now:              time.Now,
+		Logger:           slog.New(slog.DiscardHandler),
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Dir == "":
+		return fmt.Errorf("engine: Dir is required")
+	case c.Sync < wal.SyncAlways || c.Sync > wal.SyncNever:
+		return fmt.Errorf("engine: bad Sync mode %v", c.Sync)
+	case c.SegmentBytes < 0:
+		return fmt.Errorf("engine: SegmentBytes %d is negative", c.SegmentBytes)
+	case c.SnapshotInterval < 0:
+		return fmt.Errorf("engine: SnapshotInterval %v is negative", c.SnapshotInterval)
+	case c.SnapshotWALBytes < 0:
+		return fmt.Errorf("engine: SnapshotWALBytes %d is negative", c.SnapshotWALBytes)
+	case c.TombstoneTTL < 0:
+		return fmt.Errorf("engine: TombstoneTTL %v is negative", c.TombstoneTTL)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig(c.Dir)
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = d.SegmentBytes
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = d.SnapshotInterval
+	}
+	if c.SnapshotWALBytes == 0 {
+		c.SnapshotWALBytes = d.SnapshotWALBytes
+	}
+	if c.TombstoneTTL == 0 {
+		c.TombstoneTTL = d.TombstoneTTL
+	}
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+	if c.Logger == nil {
+		c.Logger = d.Logger
+	}
+	return c
+}
+
+// Stats is a point-in-time view of the engine.
+type Stats struct {
+	Keys        int   // live keys (values, not tombstones); expired ones count until collected
+	Tombstones  int   // keys whose visible entry is a tombstone
+	LogBytes    int64 // bytes in the log on disk
+	LastSeq     uint64
+	SnapshotSeq uint64 // log sequence number the snapshot covers
+	KeyBytes    int64  // bytes of keys held
+	ValueBytes  int64  // bytes of values held (both slots)
+}
+
+// RecoveryInfo says what Open recovered.
+type RecoveryInfo struct {
+	SnapshotEntries int   // entries loaded from the snapshot
+	ExpiredSkipped  int   // expired entries (and collectable tombstones) not kept
+	LogRecords      int64 // log records replayed
+	Log             wal.RecoveryInfo
+	Took            time.Duration
+}

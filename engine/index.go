@@ -1,0 +1,326 @@
+package engine
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/btree"
+)
+
+// shard holds the keys of one anti-entropy bucket.
+type shard struct {
+	mu     sync.RWMutex
+	t      table
+	locals map[*item]*slot
+	ctypes map[*item]string
+	dirty  map[string]struct{} // keys changed since the last snapshot swap
+	digest atomic.Uint64       // XOR of entryHash over the replicated slots
+}
+
+// index is the in-memory state: shards by bucket for point access and
+// per-bucket work, an ordered tree for listing, a deadline heap for expiry.
+// Lock order: shard.mu, then treeMu or deadlines.mu.
+type index struct {
+	shards    [Buckets]shard
+	treeMu    sync.RWMutex
+	tree      *btree.BTreeG[*item]
+	ct        *interner
+	deadlines *deadlineHeap
+	ttl       int64 // tombstone TTL in nanoseconds
+
+	keys, tombs, keyBytes, valBytes atomic.Int64
+	dirtyN, expired                 atomic.Int64
+}
+
+func newIndex(tombstoneTTL time.Duration) *index {
+	ix := &index{
+		tree:      btree.NewG(32, lessItem),
+		ct:        newInterner(),
+		deadlines: newDeadlineHeap(),
+		ttl:       int64(tombstoneTTL),
+	}
+	return ix
+}
+
+// items is how many keys the index holds.
+func (ix *index) items() int64 { return ix.keys.Load() + ix.tombs.Load() }
+
+// reserve sizes the shards' tables for n keys in all.
+func (ix *index) reserve(n uint64) {
+	if n > 1<<32 {
+		return // not a plausible hint
+	}
+	mean := float64(n) / Buckets
+	per := int(mean + 3*math.Sqrt(mean))
+	for i := range ix.shards {
+		ix.shards[i].t.reserve(per)
+	}
+}
+
+func (ix *index) shard(h uint64) *shard { return &ix.shards[h%Buckets] }
+
+// stat is what one item contributes to the counters.
+type stat struct{ keys, tombs, kbytes, vbytes int64 }
+
+func (s *shard) stat(it *item) stat {
+	st := stat{kbytes: int64(it.klen), vbytes: int64(it.vlen)}
+	deleted := it.flags&itemDeleted != 0
+	if it.flags&itemLocal != 0 {
+		l := s.locals[it]
+		st.vbytes += int64(len(l.value))
+		deleted = l.deleted
+	}
+	if deleted {
+		st.tombs = 1
+	} else {
+		st.keys = 1
+	}
+	return st
+}
+
+func (ix *index) account(before, after stat) {
+	if d := after.keys - before.keys; d != 0 {
+		ix.keys.Add(d)
+	}
+	if d := after.tombs - before.tombs; d != 0 {
+		ix.tombs.Add(d)
+	}
+	if d := after.kbytes - before.kbytes; d != 0 {
+		ix.keyBytes.Add(d)
+	}
+	if d := after.vbytes - before.vbytes; d != 0 {
+		ix.valBytes.Add(d)
+	}
+}
+
+func (ix *index) markDirty(s *shard, key string) {
+	if s.dirty == nil {
+		s.dirty = make(map[string]struct{})
+	}
+	n := len(s.dirty)
+	s.dirty[key] = struct{}{} // also re-points an existing map key at key
+	if len(s.dirty) > n {
+		ix.dirtyN.Add(1)
+	}
+}
+
+// wins reports whether e goes into the slot its Local flag names: it must be
+// newer than that slot and, when Local, newer than the replicated slot too
+// (an older local write would never be seen).
+func (s *shard) wins(it *item, e *Entry) bool {
+	if it == nil {
+		return true
+	}
+	if e.Local {
+		if it.flags&itemRepl != 0 && e.Version.Compare(it.ver) <= 0 {
+			return false
+		}
+		if it.flags&itemLocal != 0 && e.Version.Compare(s.locals[it].ver) <= 0 {
+			return false
+		}
+		return true
+	}
+	return it.flags&itemRepl == 0 || e.Version.Compare(it.ver) > 0
+}
+
+// apply puts e into the index if it wins and reports whether it did. It
+// marks the key dirty when dirty is set (everything but snapshot loading).
+func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
+	h := hashKey(e.Key)
+	s := ix.shard(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it := s.t.get(e.Key, h)
+	if !s.wins(it, e) {
+		return false
+	}
+	created := it == nil
+	var before stat
+	if created {
+		it = &item{klen: uint32(len(e.Key)), hidx: -1}
+	} else {
+		before = s.stat(it)
+	}
+	if e.Local {
+		ix.setLocal(s, it, e)
+	} else {
+		ix.setRepl(s, it, e, h)
+	}
+	if created {
+		s.t.put(it, h)
+		ix.treeMu.Lock()
+		ix.tree.ReplaceOrInsert(it)
+		ix.treeMu.Unlock()
+	}
+	ix.account(before, s.stat(it))
+	if dirty {
+		ix.markDirty(s, it.key())
+	}
+	ix.reschedule(s, it, now, created)
+	return true
+}
+
+func (ix *index) setRepl(s *shard, it *item, e *Entry, h uint64) {
+	if it.flags&itemRepl != 0 {
+		s.digest.Store(s.digest.Load() ^ entryHash(h, it.ver, it.exp, it.flags&itemDeleted != 0))
+	}
+	ct, over := ix.fillRepl(it, e)
+	ix.attachRepl(s, it, h, ct, over)
+	if it.flags&itemLocal != 0 && s.locals[it].ver.Compare(e.Version) <= 0 {
+		delete(s.locals, it) // a newer cluster write wins over the local one
+		it.flags &^= itemLocal
+	}
+}
+
+// fillRepl writes e into the item's replicated fields and touches no shard
+// state. A content type the interner has no room for is returned instead.
+func (ix *index) fillRepl(it *item, e *Entry) (ctype string, overflow bool) {
+	if e.Deleted {
+		it.setKV(e.Key, nil)
+		it.flags |= itemRepl | itemDeleted
+	} else {
+		it.setKV(e.Key, e.Value)
+		it.flags = it.flags&^itemDeleted | itemRepl
+	}
+	it.ver, it.exp = e.Version, e.ExpiresAt
+	if id, ok := ix.ct.id(e.ContentType); ok {
+		it.ctype = id
+		return "", false
+	}
+	return string([]byte(e.ContentType)), true
+}
+
+// attachRepl is the shard's part of a replicated write filled by fillRepl:
+// the content type side map and the digest (whose old term the caller
+// removed).
+func (ix *index) attachRepl(s *shard, it *item, h uint64, ctype string, overflow bool) {
+	switch {
+	case overflow:
+		if s.ctypes == nil {
+			s.ctypes = make(map[*item]string)
+		}
+		s.ctypes[it] = ctype
+		it.flags |= itemCtypeX
+	case it.flags&itemCtypeX != 0:
+		delete(s.ctypes, it)
+		it.flags &^= itemCtypeX
+	}
+	s.digest.Store(s.digest.Load() ^ entryHash(h, it.ver, it.exp, it.flags&itemDeleted != 0))
+}
+
+func (ix *index) setLocal(s *shard, it *item, e *Entry) {
+	if it.p.Load() == nil {
+		it.setKV(e.Key, nil)
+	}
+	if s.locals == nil {
+		s.locals = make(map[*item]*slot)
+	}
+	s.locals[it] = ix.newLocal(e)
+	it.flags |= itemLocal
+}
+
+func (ix *index) newLocal(e *Entry) *slot {
+	l := &slot{ctype: ix.ct.canonical(e.ContentType), exp: e.ExpiresAt, ver: e.Version, deleted: e.Deleted}
+	if !e.Deleted && len(e.Value) > 0 {
+		l.value = append([]byte(nil), e.Value...)
+	}
+	return l
+}
+
+// replEntry is the item's replicated slot as an Entry (values alias).
+func (ix *index) replEntry(s *shard, it *item) Entry {
+	e := Entry{
+		Key:       it.key(),
+		Value:     it.value(),
+		ExpiresAt: it.exp,
+		Version:   it.ver,
+		Deleted:   it.flags&itemDeleted != 0,
+	}
+	if it.flags&itemCtypeX != 0 {
+		e.ContentType = s.ctypes[it]
+	} else {
+		e.ContentType = ix.ct.name(it.ctype)
+	}
+	return e
+}
+
+func localEntry(key string, l *slot) Entry {
+	return Entry{Key: key, Value: l.value, ContentType: l.ctype, ExpiresAt: l.exp,
+		Version: l.ver, Deleted: l.deleted, Local: true}
+}
+
+// slots returns the item's entries: the replicated one first, if any.
+func (ix *index) slots(s *shard, it *item, dst []Entry) []Entry {
+	if it.flags&itemRepl != 0 {
+		dst = append(dst, ix.replEntry(s, it))
+	}
+	if it.flags&itemLocal != 0 {
+		dst = append(dst, localEntry(it.key(), s.locals[it]))
+	}
+	return dst
+}
+
+// visible returns what a reader sees of it at now: the local slot unless it
+// is an expired value (then the replicated one shows through), and neither
+// tombstones nor expired values.
+func (ix *index) visible(s *shard, it *item, now int64) (Entry, bool) {
+	if it.flags&itemLocal != 0 {
+		l := s.locals[it]
+		if l.deleted {
+			return Entry{}, false
+		}
+		if l.exp == 0 || l.exp > now {
+			return localEntry(it.key(), l), true
+		}
+	}
+	if it.flags&itemRepl == 0 || it.flags&itemDeleted != 0 || (it.exp != 0 && it.exp <= now) {
+		return Entry{}, false
+	}
+	return ix.replEntry(s, it), true
+}
+
+func (ix *index) get(key string, now int64) (Entry, bool) {
+	h := hashKey(key)
+	s := ix.shard(h)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	it := s.t.get(key, h)
+	if it == nil {
+		return Entry{}, false
+	}
+	e, ok := ix.visible(s, it, now)
+	e.Key = key
+	return e, ok
+}
+
+func (ix *index) digests() []uint64 {
+	out := make([]uint64, Buckets)
+	for i := range ix.shards {
+		out[i] = ix.shards[i].digest.Load()
+	}
+	return out
+}
+
+func (ix *index) bucketEntries(b int) []Entry {
+	s := &ix.shards[b]
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Entry, 0, s.t.n)
+	s.t.each(func(it *item) {
+		if it.flags&itemRepl != 0 {
+			out = append(out, ix.replEntry(s, it))
+		}
+	})
+	return out
+}
+
+func (ix *index) stats() Stats {
+	return Stats{
+		Keys:       int(ix.keys.Load()),
+		Tombstones: int(ix.tombs.Load()),
+		KeyBytes:   ix.keyBytes.Load(),
+		ValueBytes: ix.valBytes.Load(),
+	}
+}

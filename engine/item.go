@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// item is the index's record of one key. It is kept small (48 bytes on
+// 64-bit machines) because there is one per key: the key and the replicated
+// value share one allocation, the content type is an interned id, and the
+// rare parts (a node-local override, a content type the interner has no
+// room for) live in side maps of the shard.
+//
+// Every field except hidx is guarded by the shard's mutex. p is also read
+// without it by the ordered index (which only needs the key, and the key
+// bytes never change), hence atomic. hidx is guarded by the deadline heap's
+// mutex.
+type item struct {
+	p     atomic.Pointer[byte] // key bytes, then the replicated value's bytes
+	klen  uint32               // constant for the item's life
+	vlen  uint32               // replicated value length (0 without a repl value)
+	ver   Version              // replicated slot's version
+	exp   int64                // replicated slot's ExpiresAt
+	hidx  int32                // position in the deadline heap, -1 if none
+	ctype uint16               // replicated slot's interned content type
+	flags uint8
+}
+
+// item flags.
+const (
+	itemRepl    = 1 << iota // the replicated slot holds an entry
+	itemDeleted             // the replicated entry is a tombstone
+	itemLocal               // a node-local slot is in shard.locals
+	itemCtypeX              // the replicated content type is in shard.ctypes
+)
+
+// key is the item's key; it aliases the item's allocation.
+func (it *item) key() string {
+	return unsafe.String(it.p.Load(), it.klen)
+}
+
+// value is the replicated value; it aliases the item's allocation and has
+// no spare capacity, so an append by a caller copies.
+func (it *item) value() []byte {
+	if it.vlen == 0 {
+		return nil
+	}
+	v := unsafe.Add(unsafe.Pointer(it.p.Load()), it.klen)
+	return unsafe.Slice((*byte)(v), it.vlen)
+}
+
+// setKV points the item at a fresh allocation holding key then value.
+func (it *item) setKV(key string, value []byte) {
+	buf := make([]byte, len(key)+len(value))
+	copy(buf, key)
+	copy(buf[len(key):], value)
+	it.p.Store(unsafe.SliceData(buf))
+	it.vlen = uint32(len(value))
+}
+
+// slot is a node-local override (an X-Is-Sync write). By invariant it is
+// newer than the item's replicated slot, so it is what readers see.
+type slot struct {
+	value   []byte
+	ctype   string
+	exp     int64
+	ver     Version
+	deleted bool
+}
+
+// probe is a stand-in item for searching the ordered index by key.
+func probe(key string) *item {
+	it := &item{klen: uint32(len(key))}
+	it.p.Store(unsafe.StringData(key))
+	return it
+}
+
+func lessItem(a, b *item) bool { return a.key() < b.key() }
+
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// interner maps content types to small ids so that an item holds two bytes
+// instead of a string header. Id 0 is the empty type. Readers use names
+// without a lock: the slice only grows and published elements never change.
+type interner struct {
+	mu    sync.Mutex
+	ids   map[string]uint16
+	names atomic.Pointer[[]string]
+	last  atomic.Pointer[interned] // the last type looked up: most writes repeat it
+}
+
+type interned struct {
+	name string
+	id   uint16
+}
+
+// maxInterned is how many distinct content types get an id; later ones are
+// stored beside the item.
+const maxInterned = 1<<16 - 1
+
+func newInterner() *interner {
+	in := &interner{ids: map[string]uint16{"": 0}}
+	names := []string{""}
+	in.names.Store(&names)
+	return in
+}
+
+// id returns the id of ct, adding it if there is room.
+func (in *interner) id(ct string) (uint16, bool) {
+	if ct == "" {
+		return 0, true
+	}
+	if l := in.last.Load(); l != nil && l.name == ct {
+		return l.id, true
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if id, ok := in.ids[ct]; ok {
+		in.last.Store(&interned{in.name(id), id})
+		return id, true
+	}
+	names := *in.names.Load()
+	if len(names) >= maxInterned {
+		return 0, false
+	}
+	ct = string([]byte(ct))
+	id := uint16(len(names))
+	in.ids[ct] = id
+	names = append(names, ct)
+	in.names.Store(&names)
+	return id, true
+}
+
+// canonical returns an owned copy of ct, shared when it is interned.
+func (in *interner) canonical(ct string) string {
+	if id, ok := in.id(ct); ok {
+		return in.name(id)
+	}
+	return string([]byte(ct))
+}
+
+func (in *interner) name(id uint16) string { return (*in.names.Load())[id] }
+
+// FNV-1a, 64 bit: deterministic across processes and machines, which the
+// bucket of a key must be.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func hashKey(key string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+// BucketOf is the anti-entropy bucket of key, in [0, Buckets). It is the
+// same on every node.
+func BucketOf(key string) int { return int(hashKey(key) % Buckets) }
+
+// mix is the splitmix64 finalizer.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// entryHash is the digest contribution of a replicated entry.
+func entryHash(keyHash uint64, v Version, exp int64, deleted bool) uint64 {
+	h := mix(keyHash ^ v.Time)
+	h = mix(h ^ v.Node)
+	h = mix(h ^ uint64(exp))
+	if deleted {
+		h = mix(h ^ 1)
+	}
+	return h
+}

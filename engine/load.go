@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// loadedKey is a key read from the snapshot, its item built but not yet
+// in the index.
+type loadedKey struct {
+	it       *item
+	h        uint64
+	local    *slot
+	ctype    string // replicated content type without an interned id
+	overflow bool
+}
+
+// loadBatch is how many keys go from the reader to the indexer at a time.
+const loadBatch = 1024
+
+// loadSnapshotFile loads the snapshot at path, if there is one, through a
+// read-only handle (which needs no freelist).
+func loadSnapshotFile(path string, ix *index, now int64) (seq uint64, n int, err error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return 0, 0, fmt.Errorf("engine: open snapshot %s: %w", path, err)
+	}
+	seq, n, err = loadSnapshot(db, ix, now)
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("engine: close snapshot %s: %w", path, cerr)
+	}
+	return seq, n, err
+}
+
+// loadSnapshot fills ix from db and returns the log sequence number the
+// snapshot covers and how many entries it read. It runs as a pipeline: one
+// goroutine reads, decodes and builds items (the allocations), the caller's
+// goroutine puts them into the shards and the ordered index.
+func loadSnapshot(db *bolt.DB, ix *index, now int64) (seq uint64, n int, err error) {
+	err = db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return nil // created but never written
+		}
+		if v := meta.Get(metaFormat); v != nil && (len(v) != 1 || v[0] != snapshotFormat) {
+			return fmt.Errorf("%w: snapshot format %x", ErrCorrupt, v)
+		}
+		if v := meta.Get(metaSeq); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("%w: snapshot seq %x", ErrCorrupt, v)
+			}
+			seq = binary.BigEndian.Uint64(v)
+		}
+		if v := meta.Get(metaKeys); len(v) == 8 {
+			ix.reserve(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("engine: load snapshot: %w", err)
+	}
+	batches := make(chan []loadedKey, 4)
+	var readErr error
+	go func() {
+		defer close(batches)
+		readErr = db.View(func(tx *bolt.Tx) error {
+			var err error
+			n, err = readKeys(tx, ix, batches)
+			return err
+		})
+	}()
+	for b := range batches {
+		for i := range b {
+			ix.attach(&b[i], now)
+		}
+	}
+	if readErr != nil {
+		return 0, 0, fmt.Errorf("engine: load snapshot: %w", readErr)
+	}
+	return seq, n, nil
+}
+
+// readKeys decodes every key of the snapshot into items, sent in batches.
+func readKeys(tx *bolt.Tx, ix *index, out chan<- []loadedKey) (int, error) {
+	var (
+		ents  []Entry
+		err   error
+		n     int
+		batch = make([]loadedKey, 0, loadBatch)
+	)
+	b := tx.Bucket(bucketKeys)
+	if b == nil {
+		return 0, nil
+	}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if ents, err = decodeEntries(v, ents); err != nil {
+			return n, fmt.Errorf("snapshot key %q: %w", k, err)
+		}
+		if len(k) == 0 || !validSlots(ents) {
+			return n, fmt.Errorf("%w: snapshot key %q holds %d slots", ErrCorrupt, k, len(ents))
+		}
+		for i := range ents {
+			ents[i].Key = unsafeString(k) // prepare copies what it keeps
+		}
+		batch = append(batch, ix.prepare(ents))
+		n += len(ents)
+		if len(batch) == loadBatch {
+			out <- batch
+			batch = make([]loadedKey, 0, loadBatch)
+		}
+	}
+	if len(batch) > 0 {
+		out <- batch
+	}
+	return n, nil
+}
+
+// validSlots: a replicated slot, a local one, or both with the local one
+// newer.
+func validSlots(ents []Entry) bool {
+	switch len(ents) {
+	case 1:
+		return true
+	case 2:
+		return !ents[0].Local && ents[1].Local && ents[1].Version.Compare(ents[0].Version) > 0
+	}
+	return false
+}
+
+// prepare builds the item of a snapshot key without touching shard state.
+func (ix *index) prepare(ents []Entry) loadedKey {
+	key := ents[0].Key
+	lk := loadedKey{it: &item{klen: uint32(len(key)), hidx: -1}, h: hashKey(key)}
+	for i := range ents {
+		if ents[i].Local {
+			lk.local = ix.newLocal(&ents[i])
+		} else {
+			lk.ctype, lk.overflow = ix.fillRepl(lk.it, &ents[i])
+		}
+	}
+	if lk.it.p.Load() == nil {
+		lk.it.setKV(key, nil)
+	}
+	return lk
+}
+
+// attach puts a prepared key into an index that does not hold it yet.
+// Slots already due expire at once, marking the key dirty so that the next
+// snapshot drops it.
+func (ix *index) attach(lk *loadedKey, now int64) {
+	it := lk.it
+	s := ix.shard(lk.h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if it.flags&itemRepl != 0 {
+		ix.attachRepl(s, it, lk.h, lk.ctype, lk.overflow)
+	}
+	if lk.local != nil {
+		if s.locals == nil {
+			s.locals = make(map[*item]*slot)
+		}
+		s.locals[it] = lk.local
+		it.flags |= itemLocal
+	}
+	s.t.put(it, lk.h)
+	ix.treeMu.Lock()
+	ix.tree.ReplaceOrInsert(it)
+	ix.treeMu.Unlock()
+	ix.account(stat{}, s.stat(it))
+	ix.reschedule(s, it, now, true)
+}

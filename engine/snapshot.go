@@ -1,0 +1,242 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+	"unsafe"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Snapshot layout (see doc.go).
+var (
+	bucketKeys = []byte("keys")
+	bucketMeta = []byte("meta")
+	metaSeq    = []byte("seq")
+	metaKeys   = []byte("keys") // how many keys the index held: a sizing hint
+	metaFormat = []byte("format")
+)
+
+const snapshotFormat = 1
+
+// snapshotFillPercent: keys are written in sorted order, so pages that
+// split can be left nearly full (bbolt's default of half full doubles the
+// file after a first large snapshot).
+const snapshotFillPercent = 0.9
+
+// openSnapshot opens (creating if needed) the bbolt file and its buckets.
+func openSnapshot(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        time.Second,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: open snapshot %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketKeys); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		switch v := meta.Get(metaFormat); {
+		case v == nil:
+			return meta.Put(metaFormat, []byte{snapshotFormat})
+		case len(v) != 1 || v[0] != snapshotFormat:
+			return fmt.Errorf("%w: snapshot format %x", ErrCorrupt, v)
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("engine: snapshot %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func writeSnapshotSeq(db *bolt.DB, seq uint64) error {
+	err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(metaSeq, binary.BigEndian.AppendUint64(nil, seq))
+	})
+	if err != nil {
+		return fmt.Errorf("engine: write snapshot seq: %w", err)
+	}
+	return nil
+}
+
+// Snapshot writes what changed since the last snapshot now, then lets the
+// log drop the segments it covers.
+func (e *Engine) Snapshot() error {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	if e.finished {
+		return ErrClosed
+	}
+	return e.snapshotLocked()
+}
+
+// snapshotLocked runs one snapshot; e.snapMu is held. Writers wait only
+// while the dirty sets are swapped.
+func (e *Engine) snapshotLocked() error {
+	start := time.Now()
+	e.gate.Lock()
+	dirty := e.ix.swapDirty()
+	seq := e.wal.LastSeq()
+	e.walSince.Store(0)
+	e.gate.Unlock()
+
+	keys := flatten(dirty)
+	if len(keys) == 0 && seq == e.snapSeq.Load() {
+		return nil
+	}
+	if err := e.writeSnapshot(keys, seq); err != nil {
+		e.ix.restoreDirty(dirty)
+		return err
+	}
+	e.snapSeq.Store(seq)
+	took := time.Since(start)
+	e.metrics.snapshot.Observe(took.Seconds())
+	e.logger.Debug("engine: snapshot", "keys", len(keys), "seq", seq, "took", took)
+	if err := e.wal.Release(seq); err != nil {
+		return fmt.Errorf("engine: release log up to %d: %w", seq, err)
+	}
+	return nil
+}
+
+// writeSnapshot writes the current state of keys and seq in one
+// transaction. Keys no longer in the index are deleted.
+func (e *Engine) writeSnapshot(keys []string, seq uint64) error {
+	var (
+		a    arena
+		ents []Entry
+	)
+	err := e.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketKeys)
+		b.FillPercent = snapshotFillPercent
+		for _, k := range keys {
+			var v []byte
+			var ok bool
+			v, ents, ok = e.ix.encodeItem(k, &a, ents)
+			kb := unsafe.Slice(unsafe.StringData(k), len(k)) // bbolt only reads keys
+			var err error
+			if ok {
+				err = b.Put(kb, v)
+			} else {
+				err = b.Delete(kb)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(metaKeys, binary.BigEndian.AppendUint64(nil, uint64(e.ix.items()))); err != nil {
+			return err
+		}
+		return meta.Put(metaSeq, binary.BigEndian.AppendUint64(nil, seq))
+	})
+	if err != nil {
+		return fmt.Errorf("engine: write snapshot (%d keys, seq %d): %w", len(keys), seq, err)
+	}
+	return nil
+}
+
+// arena hands out byte slices that stay valid until it is dropped, as
+// bbolt wants for values until commit.
+type arena struct{ cur []byte }
+
+func (a *arena) encode(ents []Entry) []byte {
+	need := 16
+	for i := range ents {
+		need += 48 + len(ents[i].Value) + len(ents[i].ContentType)
+	}
+	if cap(a.cur)-len(a.cur) < need {
+		a.cur = make([]byte, 0, max(need, 1<<20))
+	}
+	start := len(a.cur)
+	a.cur = appendEntries(a.cur, ents, false)
+	return a.cur[start:len(a.cur):len(a.cur)]
+}
+
+// encodeItem encodes the slots of key, or reports false when the key is no
+// longer in the index.
+func (ix *index) encodeItem(key string, a *arena, ents []Entry) ([]byte, []Entry, bool) {
+	h := hashKey(key)
+	s := ix.shard(h)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	it := s.t.get(key, h)
+	if it == nil {
+		return nil, ents, false
+	}
+	ents = ix.slots(s, it, ents[:0])
+	return a.encode(ents), ents, true
+}
+
+// swapDirty takes every shard's dirty set.
+func (ix *index) swapDirty() []map[string]struct{} {
+	out := make([]map[string]struct{}, Buckets)
+	for i := range ix.shards {
+		s := &ix.shards[i]
+		s.mu.Lock()
+		out[i], s.dirty = s.dirty, nil
+		s.mu.Unlock()
+		ix.dirtyN.Add(-int64(len(out[i])))
+	}
+	return out
+}
+
+// restoreDirty puts back dirty sets whose snapshot failed.
+func (ix *index) restoreDirty(sets []map[string]struct{}) {
+	for i, set := range sets {
+		if len(set) == 0 {
+			continue
+		}
+		s := &ix.shards[i]
+		s.mu.Lock()
+		for k := range set {
+			ix.markDirty(s, k)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func flatten(sets []map[string]struct{}) []string {
+	n := 0
+	for _, set := range sets {
+		n += len(set)
+	}
+	keys := make([]string, 0, n)
+	for _, set := range sets {
+		for k := range set {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// snapshotLoop snapshots every SnapshotInterval while there are changes,
+// and early when the log since the last one passes SnapshotWALBytes.
+func (e *Engine) snapshotLoop() {
+	t := time.NewTicker(e.cfg.SnapshotInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			if e.ix.dirtyN.Load() == 0 && e.wal.LastSeq() == e.snapSeq.Load() {
+				continue
+			}
+		case <-e.snapKick:
+		}
+		if err := e.Snapshot(); err != nil {
+			e.logger.Error("engine: snapshot failed", "err", err)
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestSnapshotAndLogTailRecovery(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, testConfig(dir))
+	for i := 0; i < 100; i++ {
+		mustApply(t, e, put(fmt.Sprintf("a%03d", i), fmt.Sprint("before-", i), ver(int64(i), 0, 1)))
+	}
+	local := put("a000", "local", ver(500, 0, 1))
+	local.Local = true
+	mustApply(t, e, local)
+	if err := e.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Stats(); st.SnapshotSeq != st.LastSeq || st.SnapshotSeq != 101 {
+		t.Fatalf("stats after snapshot %+v", st)
+	}
+	// The tail: new keys, overwrites and deletes of snapshotted ones.
+	for i := 0; i < 20; i++ {
+		mustApply(t, e, put(fmt.Sprintf("b%03d", i), "after", ver(1000, 0, 1)))
+		mustApply(t, e, put(fmt.Sprintf("a%03d", i+10), "overwritten", ver(1000, 0, 1)))
+	}
+	mustApply(t, e, del("a050", ver(1000, 0, 1)), del("a051", ver(1000, 0, 1)))
+
+	check := func(stage string, r *Engine) {
+		t.Helper()
+		for i := 0; i < 100; i++ {
+			k := fmt.Sprintf("a%03d", i)
+			got, ok := getValue(t, r, k)
+			want := fmt.Sprint("before-", i)
+			switch {
+			case i == 0:
+				want = "local"
+			case i >= 10 && i < 30:
+				want = "overwritten"
+			case i == 50 || i == 51:
+				if ok {
+					t.Fatalf("%s: deleted %s is back", stage, k)
+				}
+				continue
+			}
+			if got != want {
+				t.Fatalf("%s: %s = %q (ok=%v), want %q", stage, k, got, ok, want)
+			}
+		}
+		for i := 0; i < 20; i++ {
+			if got, _ := getValue(t, r, fmt.Sprintf("b%03d", i)); got != "after" {
+				t.Fatalf("%s: b%03d = %q", stage, i, got)
+			}
+		}
+		if !equalDigests(r.Digests(), e.Digests()) {
+			t.Fatalf("%s: digests differ from the original", stage)
+		}
+		if st := r.Stats(); st.Keys != 118 || st.Tombstones != 2 {
+			t.Fatalf("%s: stats %+v", stage, st)
+		}
+	}
+	crashed := openTest(t, testConfig(crashCopy(t, dir)))
+	check("snapshot plus tail", crashed)
+	if rec := crashed.Recovery(); rec.SnapshotEntries != 101 || rec.LogRecords != 41 {
+		t.Fatalf("recovery %+v, want 101 snapshot entries and 41 records", rec)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := openTest(t, testConfig(dir))
+	check("after close", r)
+	if rec := r.Recovery(); rec.LogRecords != 0 {
+		t.Fatalf("replayed %d records after a clean close", rec.LogRecords)
+	}
+}
+
+func equalDigests(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSnapshotReleasesLog(t *testing.T) {
+	e := openTest(t, testConfig(t.TempDir()))
+	value := make([]byte, 10<<10)
+	for i := 0; i < 300; i++ { // about 3 MiB: several 1 MiB segments
+		mustApply(t, e, Entry{Key: fmt.Sprint("k", i%10), Value: value, Version: ver(int64(i), 0, 1)})
+	}
+	before := e.Stats().LogBytes
+	if err := e.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if after := e.Stats().LogBytes; after >= before/2 {
+		t.Fatalf("log bytes %d -> %d: the snapshot released nothing", before, after)
+	}
+}
+
+func TestSnapshotBesideWriters(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.SnapshotWALBytes = 8 << 10 // background snapshots all along
+	e := openTest(t, cfg)
+
+	const writers, writes = 4, 300
+	acked := make([]map[string]Entry, writers)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	snapErr := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				snapErr <- nil
+				return
+			default:
+			}
+			if err := e.Snapshot(); err != nil {
+				snapErr <- err
+				return
+			}
+		}
+	}()
+	for w := 0; w < writers; w++ {
+		acked[w] = map[string]Entry{}
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < writes; i++ {
+				ent := put(fmt.Sprintf("w%d-%d", w, i%50), fmt.Sprint(i), ver(int64(i), 0, uint64(w)))
+				if i%7 == 0 {
+					ent = del(ent.Key, ent.Version)
+				}
+				if _, err := e.Apply(ent); err != nil {
+					t.Errorf("Apply: %v", err)
+					return
+				}
+				acked[w][ent.Key] = ent
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(stop)
+	if err := <-snapErr; err != nil {
+		t.Fatal(err)
+	}
+	e.snapMu.Lock() // no snapshot half-written while copying
+	crashDir := crashCopy(t, dir)
+	e.snapMu.Unlock()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, crashDir} {
+		r := openTest(t, testConfig(d))
+		for _, m := range acked {
+			for k, want := range m {
+				got, ok := r.Get(k)
+				if want.Deleted {
+					if ok {
+						t.Fatalf("%s: deleted %s is back", d, k)
+					}
+					continue
+				}
+				if !ok || got.Version != want.Version || string(got.Value) != string(want.Value) {
+					t.Fatalf("%s: %s = %+v, want %+v", d, k, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestCorruptSnapshotStopsOpen(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, testConfig(dir))
+	mustApply(t, e, put("k", "v", ver(1, 0, 1)))
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, "snapshot.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketKeys).Put([]byte("k"), []byte{codecVersion, 1, 0xff})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(testConfig(dir)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open with a damaged snapshot value: %v, want ErrCorrupt", err)
+	}
+	// The failed Open released the lock.
+	if _, err := Open(testConfig(dir)); errors.Is(err, ErrLocked) {
+		t.Fatal("a failed Open kept the lock")
+	}
+}
+
+func TestLogBehindSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, testConfig(dir))
+	for i := 0; i < 5; i++ {
+		mustApply(t, e, put(fmt.Sprint("old", i), "v", ver(1, 0, 1)))
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The log is lost: the snapshot covers seq 5, a new log starts at 1.
+	if err := os.RemoveAll(filepath.Join(dir, "wal")); err != nil {
+		t.Fatal(err)
+	}
+	r := openTest(t, testConfig(dir))
+	if st := r.Stats(); st.Keys != 5 || st.SnapshotSeq != 0 {
+		t.Fatalf("after losing the log: %+v, want 5 keys and the snapshot re-anchored at 0", st)
+	}
+	mustApply(t, r, put("new", "v", ver(2, 0, 1)))
+	crashed := openTest(t, testConfig(crashCopy(t, dir)))
+	if _, ok := crashed.Get("new"); !ok {
+		t.Fatal("a write made after the log was lost is missing after a crash")
+	}
+}

@@ -1,0 +1,42 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestTableAgainstMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var tb table
+	want := map[string]*item{}
+	for op := 0; op < 20000; op++ {
+		key := fmt.Sprint("k", r.IntN(300))
+		h := hashKey(key)
+		if r.IntN(3) == 0 {
+			tb.del(key, h)
+			delete(want, key)
+		} else if want[key] == nil {
+			it := &item{klen: uint32(len(key))}
+			it.setKV(key, nil)
+			tb.put(it, h)
+			want[key] = it
+		}
+		if tb.n != len(want) {
+			t.Fatalf("op %d: %d keys, want %d", op, tb.n, len(want))
+		}
+		if op%97 == 0 {
+			for i := 0; i < 300; i++ {
+				k := fmt.Sprint("k", i)
+				if got := tb.get(k, hashKey(k)); got != want[k] {
+					t.Fatalf("op %d: get(%s) = %p, want %p", op, k, got, want[k])
+				}
+			}
+		}
+	}
+	seen := 0
+	tb.each(func(*item) { seen++ })
+	if seen != len(want) {
+		t.Fatalf("each saw %d, want %d", seen, len(want))
+	}
+}
