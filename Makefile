@@ -9,7 +9,7 @@ TESTFLAGS ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build run test image cluster cluster-stop bench fuzz vet fmt clean
+.PHONY: all build run test image cluster cluster-stop bench bench-http bench-blob fuzz vet fmt clean
 
 all: build
 
@@ -52,9 +52,55 @@ cluster: build
 cluster-stop:
 	@for f in cluster-data/*.pid; do [ -f "$$f" ] && kill "$$(cat $$f)" 2>/dev/null; rm -f "$$f"; done; true
 
-## bench: Go benchmarks and HTTP load figures (see BENCHMARKS.md)
+## bench: Go benchmarks, then HTTP load on real nodes (figures go into BENCHMARKS.md)
+BENCH_DIR ?= $(CURDIR)/bench-data
 bench: build
-	CGO_ENABLED=1 ./scripts/bench.sh
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'AppendParallel|SerialFsync' -benchtime 3s ./wal
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'ApplyParallel|Get$$' ./engine
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Recovery1M' -benchtime 1x -timeout 30m ./engine
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'GetRouterVsBare' ./httpd
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'PutSingleNode|PutReplicated|AntiEntropyRound' -benchtime 1x -timeout 30m ./cluster
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'CatchUp' -benchtime 1x -timeout 30m ./cluster
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Encode' ./blob
+	@$(MAKE) --no-print-directory bench-http
+	@$(MAKE) --no-print-directory bench-blob
+
+# bench-http: one node with --fsync always and one with --fsync never on
+# loopback, loaded by `disperse bench` next to its in-process baseline.
+bench-http: build
+	@rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
+	@./$(BIN) serve --name always --gossip-port 17946 --http-port 18000 --data-dir $(BENCH_DIR)/always --log-level warn & echo $$! > $(BENCH_DIR)/always.pid
+	@./$(BIN) serve --name never --gossip-port 17947 --http-port 18001 --data-dir $(BENCH_DIR)/never --fsync never --log-level warn & echo $$! > $(BENCH_DIR)/never.pid
+	@trap 'kill $$(cat $(BENCH_DIR)/*.pid) 2>/dev/null' EXIT; \
+	for p in 18000 18001; do ./$(BIN) ready --addr http://127.0.0.1:$$p --timeout 60s || exit 1; done; \
+	echo '== GET, 64 clients, 100-byte values: node vs bare gin + map'; \
+	./$(BIN) bench --compare --op get --addr http://127.0.0.1:18000 --clients 64 --duration 10s; \
+	echo '== PUT, --fsync always vs bare gin + map'; \
+	./$(BIN) bench --compare --op put --addr http://127.0.0.1:18000 --clients 64 --duration 10s; \
+	echo '== PUT, --fsync never'; \
+	./$(BIN) bench --op put --addr http://127.0.0.1:18001 --clients 64 --duration 10s
+	@rm -rf $(BENCH_DIR)
+
+## bench-blob: six nodes on loopback; one 256 MiB and one 2 GiB blob (k=4, m=2) through the
+## first, against a file + fsync baseline, with the first node's peak memory
+bench-blob: build
+	@set -e; dir=$$(mktemp -d); pids=; \
+	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; rm -rf "$$dir"' EXIT; \
+	for i in 1 2 3 4 5 6; do \
+		./$(BIN) serve --name blob$$i --gossip-port $$((17945+i)) --http-port $$((17999+i)) \
+			--data-dir "$$dir/node$$i" --join 127.0.0.1:17946 --log-level warn \
+			>"$$dir/node$$i.log" 2>&1 & pids="$$pids $$!"; \
+	done; \
+	set -- $$pids; first=$$1; tries=0; \
+	until [ "$$(./$(BIN) members --addr http://127.0.0.1:18000 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 6 ]; do \
+		tries=$$((tries+1)); \
+		if [ $$tries -gt 300 ]; then echo 'bench-blob: 6 nodes not alive after 60s'; cat "$$dir"/node*.log; exit 1; fi; \
+		sleep 0.2; \
+	done; \
+	for size in 256MiB 2GiB; do \
+		./$(BIN) bench --op blob --addr http://127.0.0.1:18000 --blob-bytes $$size \
+			--data 4 --parity 2 --compare --pid $$first; \
+	done
 
 ## fuzz: a short run of every fuzz target
 fuzz:
@@ -65,4 +111,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin cluster-data
+	rm -rf bin cluster-data bench-data

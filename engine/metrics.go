@@ -11,6 +11,7 @@ import (
 type metrics struct {
 	fsync      prometheus.Histogram
 	snapshot   prometheus.Histogram
+	running    prometheus.Gauge // 1 while a snapshot transaction is being written
 	registered []prometheus.Collector
 }
 
@@ -26,6 +27,10 @@ func newMetrics() *metrics {
 			Help:    "Duration of snapshots, from the dirty-set swap to the commit.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "disperse_snapshot_in_progress",
+			Help: "1 while a snapshot is being written to disk, else 0.",
+		}),
 	}
 }
 
@@ -37,6 +42,7 @@ func (m *metrics) register(r prometheus.Registerer, e *Engine) error {
 	cs := []prometheus.Collector{
 		m.fsync,
 		m.snapshot,
+		m.running,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "disperse_keys", Help: "Live keys held (values, not tombstones).",
 		}, func() float64 { return float64(e.ix.keys.Load()) }),

@@ -94,7 +94,10 @@ func (e *Engine) snapshotLocked() error {
 	if len(keys) == 0 && seq == e.snapSeq.Load() {
 		return nil
 	}
-	if err := e.writeSnapshot(keys, seq); err != nil {
+	e.metrics.running.Set(1)
+	err := e.writeSnapshot(keys, seq)
+	e.metrics.running.Set(0)
+	if err != nil {
 		e.ix.restoreDirty(dirty)
 		return err
 	}

@@ -31,6 +31,7 @@ type benchConfig struct {
 	baseline   bool          // measure the in-process baseline instead of addr
 	compare    bool          // measure the baseline, then addr, and print the ratio
 	timeout    time.Duration // per-request time limit
+	blob       blobBench     // what --op blob uploads
 }
 
 // benchResult is what one run measured.
@@ -57,15 +58,19 @@ func benchFlags(out io.Writer) (*flag.FlagSet, *benchConfig) {
 	fs.DurationVar(&bc.duration, "duration", 10*time.Second, "length of the measured run")
 	fs.IntVar(&bc.valueBytes, "value-bytes", 100, "size of each value")
 	fs.IntVar(&bc.keys, "keys", 100000, "number of distinct keys")
-	fs.StringVar(&bc.op, "op", "get", "get, put or mixed (90% get, 10% put)")
+	fs.StringVar(&bc.op, "op", "get", "get, put, mixed (90% get, 10% put) or blob (one upload and download)")
 	fs.BoolVar(&bc.baseline, "baseline", false, "load an in-process gin handler over a mutex-guarded map instead of --addr")
 	fs.BoolVar(&bc.compare, "compare", false, "load the baseline, then --addr, and print the ratio")
-	fs.DurationVar(&bc.timeout, "timeout", 10*time.Second, "time limit of one request")
+	fs.DurationVar(&bc.timeout, "timeout", 10*time.Second, "time limit of one request (not --op blob)")
+	addBlobFlags(fs, &bc.blob)
 	fs.Usage = func() {
 		fmt.Fprint(out, "usage: disperse bench [flags]\n\n"+
 			"Drives GET/PUT /cache/{key} with concurrent keep-alive clients and prints\n"+
 			"requests/s, p50, p99 and errors. --baseline and --compare measure a bare gin\n"+
-			"handler over a map in the same process, so ratios come from one run.\n\n")
+			"handler over a map in the same process, so ratios come from one run.\n"+
+			"--op blob PUTs one generated blob to /blob/{id}, GETs it back, checks its\n"+
+			"sha256 and prints upload and download MB/s; its baseline writes the body to\n"+
+			"one fsynced file and serves it back.\n\n")
 		fs.PrintDefaults()
 	}
 	return fs, bc
@@ -81,8 +86,13 @@ func (bc *benchConfig) validate() error {
 		return errors.New("--value-bytes must not be negative")
 	case bc.keys < 1:
 		return errors.New("--keys must be at least 1")
-	case bc.op != "get" && bc.op != "put" && bc.op != "mixed":
-		return fmt.Errorf("--op %q is not get, put or mixed", bc.op)
+	case bc.op != "get" && bc.op != "put" && bc.op != "mixed" && bc.op != "blob":
+		return fmt.Errorf("--op %q is not get, put, mixed or blob", bc.op)
+	}
+	if bc.op == "blob" {
+		if err := bc.blob.validate(); err != nil {
+			return err
+		}
 	}
 	if !bc.baseline {
 		return checkLoopback(bc.addr)
@@ -127,6 +137,9 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 
 // runBenchCommand measures the baseline, the target or both, and prints.
 func runBenchCommand(ctx context.Context, bc *benchConfig, w io.Writer) error {
+	if bc.op == "blob" {
+		return runBlobBench(ctx, bc, w)
+	}
 	fmt.Fprintf(w, "op=%s clients=%d duration=%s value=%dB keys=%d\n",
 		bc.op, bc.clients, bc.duration, bc.valueBytes, bc.keys)
 	var base *benchResult

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,6 +24,7 @@ var clientCommands = map[string]func(c *client, args []string) error{
 	"put":     (*client).put,
 	"del":     (*client).del,
 	"members": (*client).members,
+	"ready":   (*client).ready,
 	"blob":    (*client).blob,
 }
 
@@ -31,7 +33,9 @@ const clientUsage = `client commands (talk to a running node):
   disperse put KEY VALUE [--ttl 90s]    store VALUE (- reads it from standard input)
   disperse del KEY                      delete KEY
   disperse members                      list the cluster's members as JSON
-  disperse blob put ID [FILE|-]         upload a blob (default: standard input)
+  disperse ready                        wait until the node has recovered (up to --timeout)
+  disperse blob put ID [FILE|-]         upload a blob (default: standard input);
+                                        --data K --parity M choose its coding
   disperse blob get ID                  write a blob to standard output
   disperse blob del ID                  delete a blob
 common flags: --addr URL (default http://127.0.0.1:$HTTP_PORT or :8000), --timeout 30s,
@@ -55,6 +59,8 @@ func runClient(name string, args []string, stdin io.Reader, stdout, stderr io.Wr
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "time limit of the request")
 	fs.DurationVar(&c.ttl, "ttl", 0, "expiry of a put (0: none)")
 	fs.BoolVar(&c.sync, "sync", false, "X-Is-Sync: apply on that node only")
+	fs.IntVar(&c.data, "data", 0, "blob put: data shards k (0: the node's default)")
+	fs.IntVar(&c.parity, "parity", -1, "blob put: parity shards m (-1: the node's default)")
 	if err := fs.Parse(interleaveFlags(args)); err != nil {
 		return true, 2
 	}
@@ -95,6 +101,8 @@ type client struct {
 	timeout time.Duration
 	ttl     time.Duration
 	sync    bool
+	data    int // blob data shards, 0 for the node's default
+	parity  int // blob parity shards, -1 for the node's default
 	stdin   io.Reader
 	stdout  io.Writer
 }
@@ -182,6 +190,34 @@ func (c *client) members(args []string) error {
 	return c.copyTo(http.MethodGet, "/cluster/members", nil, http.StatusOK, nil)
 }
 
+// ready polls /readyz until the node answers 200 or the timeout passes.
+func (c *client) ready(args []string) error {
+	if len(args) != 0 {
+		return errors.New("usage: disperse ready")
+	}
+	deadline := time.Now().Add(c.timeout)
+	for {
+		resp, err := http.Get(c.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s (last: %v)", c.addr, c.timeout, errOrStatus(err, resp))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func errOrStatus(err error, resp *http.Response) any {
+	if err != nil {
+		return err
+	}
+	return resp.Status
+}
+
 func (c *client) blob(args []string) error {
 	if len(args) < 2 {
 		return errors.New("usage: disperse blob put|get|del ID [FILE|-]")
@@ -201,6 +237,16 @@ func (c *client) blob(args []string) error {
 			}
 			defer f.Close()
 			body = f
+		}
+		q := url.Values{}
+		if c.data > 0 {
+			q.Set("data", strconv.Itoa(c.data))
+		}
+		if c.parity >= 0 {
+			q.Set("parity", strconv.Itoa(c.parity))
+		}
+		if len(q) > 0 {
+			path += "?" + q.Encode()
 		}
 		hdr := http.Header{"Content-Type": {"application/octet-stream"}}
 		resp, cancel, err := c.do(http.MethodPut, path, body, http.StatusCreated, hdr)

@@ -29,15 +29,11 @@ import (
 // The node runs with --fsync always, so a 200 means on disk (a SIGKILL
 // keeps the page cache, so this checks recovery's logic, not the fsync
 // itself). A 4 KiB --snapshot-wal-bytes and a 10ms --snapshot-interval make
-// snapshots run back to back under load; each cycle waits until the node's
-// snapshot histogram (GET /metrics) has counted several before the kill, so
-// every cycle kills a node that has been snapshotting and recovers from a
-// snapshot plus a log tail. Whether a kill lands inside a snapshot
-// transaction is not forced (nothing outside the process can see that
-// moment); the test logs per cycle how many snapshots ran and which share of
-// the load time one was running (typically 70-90%), which is the chance
-// that the kill hit one. Over five cycles, at least one kill lands inside a
-// snapshot all but always.
+// snapshots run back to back under load. Each cycle waits until the node's
+// snapshot histogram (GET /metrics) has counted several, then polls
+// disperse_snapshot_in_progress and sends SIGKILL the moment it reads 1, so
+// every kill lands in or right at the end of a snapshot transaction, and
+// every restart recovers from a snapshot plus a log tail.
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	needBinary(t)
 	const (
@@ -67,11 +63,14 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 			snaps, busy = snapshotStats(t, p)
 			return acked.Load() >= minAcked && snaps >= snaps0+3
 		})
+		waitFor(t, 30*time.Second, "a snapshot in progress", func() bool {
+			return metricValue(t, p, snapshotRunningMetric) == 1
+		})
 		p.signal(t, syscall.SIGKILL)
 		p.wait(t, 10*time.Second)
 		close(stop)
 		wg.Wait()
-		t.Logf("cycle %d: killed after %d acknowledged writes; %.0f snapshots ran, busy %.0f%% of the load",
+		t.Logf("cycle %d: killed during a snapshot after %d acknowledged writes; %.0f snapshots ran, busy %.0f%% of the load",
 			cycle, acked.Load(), snaps-snaps0, 100*busy/time.Since(start).Seconds())
 	}
 	p := startNode(t, dir, flags...)
@@ -86,35 +85,55 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 // written and the seconds they took in all.
 func snapshotStats(t testing.TB, p *proc) (count, seconds float64) {
 	t.Helper()
+	m := scrape(t, p)
+	count, ok1 := m[snapshotMetric+"_count"]
+	seconds, ok2 := m[snapshotMetric+"_sum"]
+	if !ok1 || !ok2 {
+		t.Fatalf("no %s histogram in /metrics", snapshotMetric)
+	}
+	return count, seconds
+}
+
+// metricValue reads one unlabelled metric from /metrics.
+func metricValue(t testing.TB, p *proc, name string) float64 {
+	t.Helper()
+	v, ok := scrape(t, p)[name]
+	if !ok {
+		t.Fatalf("no %s in /metrics", name)
+	}
+	return v
+}
+
+// scrape reads the node's unlabelled metrics.
+func scrape(t testing.TB, p *proc) map[string]float64 {
+	t.Helper()
 	resp, err := http.Get(p.url + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	found := 0
+	m := make(map[string]float64)
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || (name != snapshotMetric+"_count" && name != snapshotMetric+"_sum") {
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
 			continue
 		}
 		f, err := strconv.ParseFloat(val, 64)
 		if err != nil {
 			t.Fatalf("%s: %v", sc.Text(), err)
 		}
-		if strings.HasSuffix(name, "_count") {
-			count = f
-		} else {
-			seconds = f
-		}
-		found++
+		m[name] = f
 	}
-	if found != 2 {
-		t.Fatalf("no %s histogram in /metrics", snapshotMetric)
+	if err := sc.Err(); err != nil {
+		t.Fatalf("GET /metrics: %v", err)
 	}
-	return count, seconds
+	return m
 }
+
+// snapshotRunningMetric is 1 while the engine writes a snapshot.
+const snapshotRunningMetric = "disperse_snapshot_in_progress"
 
 // snapshotMetric is the engine's histogram of snapshot durations.
 const snapshotMetric = "disperse_snapshot_seconds"

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -110,9 +113,14 @@ func (d *dockerCluster) remove() {
 }
 
 func (d *dockerCluster) tryDocker(args ...string) (string, error) {
+	return d.tryDockerIn(nil, args...)
+}
+
+// tryDockerIn runs docker with stdin as its standard input.
+func (d *dockerCluster) tryDockerIn(stdin io.Reader, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command("docker", args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
@@ -250,5 +258,36 @@ func TestDockerKilledNodeRecovers(t *testing.T) {
 	d.waitValue("k00", "overwritten-while-down", 1)
 	for i := 1; i < 20; i++ {
 		d.waitValue(fmt.Sprintf("k%02d", i), fmt.Sprintf("v%02d", i), 1)
+	}
+}
+
+// TestDockerBlobSurvivesKilledHolder uploads a blob coded 2+1 over three
+// containers (one shard on each), SIGKILLs one holder and reads identical
+// bytes from the others.
+func TestDockerBlobSurvivesKilledHolder(t *testing.T) {
+	d := newDockerCluster(t, 3)
+	data := make([]byte, 5<<20+123)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(data)
+	out, err := d.tryDockerIn(bytes.NewReader(data), "exec", "-i", d.names[0], "/disperse", "blob", "put", "--data", "2", "--parity", "1", "photos", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"tolerates":1`) {
+		t.Fatalf("manifest %s: want a blob that tolerates one lost node", out)
+	}
+
+	d.docker("kill", "-s", "KILL", d.names[2])
+	d.waitAlive(2, 0, 1)
+	for _, i := range []int{0, 1} {
+		got, err := d.client(i, "blob", "get", "photos")
+		if err != nil {
+			t.Fatalf("%s: %v", d.names[i], err)
+		}
+		if sha256.Sum256([]byte(got)) != want {
+			t.Fatalf("%s returned %d bytes that differ from the %d uploaded", d.names[i], len(got), len(data))
+		}
 	}
 }
