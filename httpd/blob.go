@@ -243,13 +243,9 @@ type blobList struct {
 
 // listBlobs serves GET /blob?after=&limit=, paginated like /cache.
 func (s *Server) listBlobs(c *gin.Context) error {
-	limit := defaultListLimit
-	if q, ok := c.GetQuery("limit"); ok {
-		n, err := strconv.Atoi(q)
-		if err != nil || n < 1 {
-			return badRequest("limit must be a whole number from 1 to %d, not %q", maxListLimit, q)
-		}
-		limit = min(n, maxListLimit)
+	limit, err := listLimit(c)
+	if err != nil {
+		return err
 	}
 	ms, next := s.cfg.Blobs.List(c.Query("after"), limit)
 	if ms == nil {

@@ -150,16 +150,25 @@ type listAnswer struct {
 
 // listKeys serves GET /cache?prefix=&limit=&after=.
 func (s *Server) listKeys(c *gin.Context) error {
-	limit := defaultListLimit
-	if q, ok := c.GetQuery("limit"); ok {
-		n, err := strconv.Atoi(q)
-		if err != nil || n < 1 {
-			return badRequest("limit must be a whole number from 1 to %d, not %q", maxListLimit, q)
-		}
-		limit = min(n, maxListLimit)
+	limit, err := listLimit(c)
+	if err != nil {
+		return err
 	}
 	keys, next := s.listVisible(c.Query("prefix"), c.Query("after"), limit)
 	return writeJSON(c, http.StatusOK, listAnswer{Keys: keys, Next: next})
+}
+
+// listLimit reads ?limit= of a listing: default 100, at most 10000.
+func listLimit(c *gin.Context) (int, error) {
+	q, ok := c.GetQuery("limit")
+	if !ok {
+		return defaultListLimit, nil
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n < 1 {
+		return 0, badRequest("limit must be a whole number from 1 to %d, not %q", maxListLimit, q)
+	}
+	return min(n, maxListLimit), nil
 }
 
 // listVisible lists up to limit keys as Cache.List does, leaving out the

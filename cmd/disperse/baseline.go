@@ -60,12 +60,18 @@ func (s *baselineStore) put(c *gin.Context) {
 // startBaseline serves the baseline on a free loopback port and returns its
 // base URL and a function that stops it.
 func startBaseline() (string, func(), error) {
+	s := &baselineStore{m: map[string]baselineValue{}}
+	return serveLoopback(s.handler())
+}
+
+// serveLoopback serves h on a free loopback port and returns its base URL
+// and a function that shuts it down.
+func serveLoopback(h http.Handler) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
-	s := &baselineStore{m: map[string]baselineValue{}}
-	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -410,23 +409,10 @@ func startBlobBaseline() (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	url, stop, err := serveLoopback(&blobBaseline{dir: dir})
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: &blobBaseline{dir: dir}, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ln)
-	}()
-	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-done
-		os.RemoveAll(dir)
-	}
-	return "http://" + ln.Addr().String(), stop, nil
+	return url, func() { stop(); os.RemoveAll(dir) }, nil
 }
