@@ -59,8 +59,8 @@ bench: build
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'ApplyParallel|Get$$' ./engine
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Recovery1M' -benchtime 1x -timeout 30m ./engine
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'GetRouterVsBare' ./httpd
-	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'PutSingleNode|PutReplicated|AntiEntropyRound' -benchtime 1x -timeout 30m ./cluster
-	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'CatchUp' -benchtime 1x -timeout 30m ./cluster
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'PutSingleNode|PutReplicated' -benchtime 50000x -timeout 30m ./cluster
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'AntiEntropyRound|CatchUp' -benchtime 1x -timeout 30m ./cluster
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Encode' ./blob
 	@$(MAKE) --no-print-directory bench-http
 	@$(MAKE) --no-print-directory bench-blob
