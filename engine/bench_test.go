@@ -2,7 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -113,6 +117,8 @@ func BenchmarkRecovery1M(b *testing.B) {
 	e = nil
 	runtime.GC()
 	runtime.GC() // the second cycle drops pools (and what they pin) of the closed engine
+	debug.FreeOSMemory()
+	rssBefore := residentBytes(b)
 
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -133,12 +139,34 @@ func BenchmarkRecovery1M(b *testing.B) {
 		b.ReportMetric(float64(took.Milliseconds()), "open-ms")
 		b.ReportMetric(float64(cpuTook.Milliseconds()), "open-cpu-ms")
 		b.ReportMetric(float64(ms.HeapInuse)/float64(raw), "heap/raw")
+		debug.FreeOSMemory()
+		b.ReportMetric(float64(residentBytes(b)-rssBefore)/float64(raw), "rss-added/raw")
 		b.ReportMetric(float64(rec.LogRecords), "log-records")
 		if err := r.Close(); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 	}
+}
+
+// residentBytes reads the process's resident memory (VmRSS).
+func residentBytes(b *testing.B) int64 {
+	b.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skipf("no /proc/self/status: %v", err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatalf("VmRSS %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }
 
 // cpuTime is the process's user plus system CPU time: on a shared machine
