@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -62,6 +64,29 @@ func (s *baselineStore) put(c *gin.Context) {
 func startBaseline() (string, func(), error) {
 	s := &baselineStore{m: map[string]baselineValue{}}
 	return serveLoopback(s.handler())
+}
+
+// serveBaseline serves the baseline on addr, in this process, until ctx is
+// done: a baseline in a process of its own competes for the machine as a
+// node does.
+func serveBaseline(ctx context.Context, addr string, w io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s := &baselineStore{m: map[string]baselineValue{}}
+	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(w, "baseline (gin + map) serving on http://%s\n", ln.Addr())
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // serveLoopback serves h on a free loopback port and returns its base URL

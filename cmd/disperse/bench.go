@@ -30,6 +30,8 @@ type benchConfig struct {
 	op         string        // get, put or mixed (90% get, 10% put)
 	baseline   bool          // measure the in-process baseline instead of addr
 	compare    bool          // measure the baseline, then addr, and print the ratio
+	baseAddr   string        // a baseline already serving in its own process ("": start one here)
+	serveBase  string        // serve the baseline on this address until interrupted
 	timeout    time.Duration // per-request time limit
 	blob       blobBench     // what --op blob uploads
 }
@@ -62,12 +64,15 @@ func benchFlags(out io.Writer) (*flag.FlagSet, *benchConfig) {
 	fs.BoolVar(&bc.baseline, "baseline", false, "load an in-process gin handler over a mutex-guarded map instead of --addr")
 	fs.BoolVar(&bc.compare, "compare", false, "load the baseline, then --addr, and print the ratio")
 	fs.DurationVar(&bc.timeout, "timeout", 10*time.Second, "time limit of one request (not --op blob)")
+	fs.StringVar(&bc.baseAddr, "baseline-addr", "", "with --compare: a baseline serving in its own process (see --serve-baseline) instead of one in this process")
+	fs.StringVar(&bc.serveBase, "serve-baseline", "", "serve the baseline on this loopback host:port until interrupted, and load nothing")
 	addBlobFlags(fs, &bc.blob)
 	fs.Usage = func() {
 		fmt.Fprint(out, "usage: disperse bench [flags]\n\n"+
 			"Drives GET/PUT /cache/{key} with concurrent keep-alive clients and prints\n"+
 			"requests/s, p50, p99 and errors. --baseline and --compare measure a bare gin\n"+
-			"handler over a map in the same process, so ratios come from one run.\n"+
+			"handler over a map (in this process, or with --baseline-addr in its own), so\n"+
+			"ratios come from one run.\n"+
 			"--op blob PUTs one generated blob to /blob/{id}, GETs it back, checks its\n"+
 			"sha256 and prints upload and download MB/s; its baseline writes the body to\n"+
 			"one fsynced file and serves it back.\n\n")
@@ -91,6 +96,14 @@ func (bc *benchConfig) validate() error {
 	}
 	if bc.op == "blob" {
 		if err := bc.blob.validate(); err != nil {
+			return err
+		}
+	}
+	if bc.serveBase != "" {
+		return checkLoopback("http://" + bc.serveBase)
+	}
+	if bc.baseAddr != "" {
+		if err := checkLoopback(bc.baseAddr); err != nil {
 			return err
 		}
 	}
@@ -137,6 +150,9 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 
 // runBenchCommand measures the baseline, the target or both, and prints.
 func runBenchCommand(ctx context.Context, bc *benchConfig, w io.Writer) error {
+	if bc.serveBase != "" {
+		return serveBaseline(ctx, bc.serveBase, w)
+	}
 	if bc.op == "blob" {
 		return runBlobBench(ctx, bc, w)
 	}
@@ -144,9 +160,12 @@ func runBenchCommand(ctx context.Context, bc *benchConfig, w io.Writer) error {
 		bc.op, bc.clients, bc.duration, bc.valueBytes, bc.keys)
 	var base *benchResult
 	if bc.baseline || bc.compare {
-		addr, stop, err := startBaseline()
-		if err != nil {
-			return err
+		addr, stop := strings.TrimSuffix(bc.baseAddr, "/"), func() {}
+		var err error
+		if addr == "" {
+			if addr, stop, err = startBaseline(); err != nil {
+				return err
+			}
 		}
 		base, err = benchTarget(ctx, bc, addr)
 		stop()
