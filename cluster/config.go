@@ -87,7 +87,7 @@ type Config struct {
 
 	// BatchDelay is how long a peer's sender lets a small queue grow
 	// before it sends: fewer, larger batches cost the peer fewer log
-	// commits. It adds at most this much to replication lag. Default 2ms;
+	// commits. It adds at most this much to replication lag. Default 10ms;
 	// negative: send at once.
 	BatchDelay time.Duration
 
@@ -137,7 +137,7 @@ func DefaultConfig() Config {
 		TombstoneTTL:        24 * time.Hour,
 		ReplicationQueue:    65536,
 		BatchBytes:          256 << 10,
-		BatchDelay:          2 * time.Millisecond,
+		BatchDelay:          10 * time.Millisecond,
 		AntiEntropyInterval: 30 * time.Second,
 		AntiEntropyMaxBytes: 16 << 20,
 		ReconnectTimeout:    24 * time.Hour,

@@ -123,29 +123,16 @@
 //
 // # Throughput
 //
-// Measured with BenchmarkPutReplicated (3 nodes in one process on a 2-core
-// VM, one shared ext4 disk, 64 clients writing 100-byte values to one
-// node; lag is from the origin's answer to the entry applied on a peer)
-// against BenchmarkPutSingleNode in the same run, three runs of 50,000
-// writes:
-//
-//	fsync=always: single 22–32k puts/s; replicated 8–16k puts/s (37–49%),
-//	              54–77 entries/batch, lag p50 6–15 ms, p99 48–90 ms
-//	fsync=never:  single 72–320k puts/s; replicated 20–54k puts/s,
-//	              360–610 entries/batch, lag p50 34–51 ms, p99 235–290 ms
-//
 // One SendReliable of a 190 KB batch (1,500 entries) takes about 2.7 ms on
-// loopback, some 550k entries/s per peer, far above what the writers
-// produce; the profile of the replicated run shows the cluster code (queue,
-// encoding, sending, decoding) under 10% of the CPU, the engines' applies
-// and snapshots most of the rest. What holds the replicated figure down on
-// one machine is that three nodes share its two cores and its disk (on ext4
-// one file's fsync also flushes the other logs' data), not memberlist's
-// connection per batch. Replication therefore stays on memberlist; there is
-// no separate HTTP stream. With fsync=never the writers outrun the two
-// receivers on two cores and the lag is queueing. Anti-entropy costs 8,200
-// bytes of state per side and round (BenchmarkAntiEntropyRound: the same
-// with 100,000 and 1,000,000 keys, about 0.5 ms to build and compare).
+// loopback, some 550k entries/s per peer, far above what the writers of one
+// node produce, and the cluster code (queue, encoding, sending, decoding)
+// stays under 10% of the CPU of a replicated run. What costs throughput is
+// the peers' log commits: each batch is one commit (and with fsync=always
+// one fsync) on every peer, so a sender lingers BatchDelay (10ms) to let
+// batches grow. Replication therefore stays on memberlist; there is no
+// separate HTTP stream. BENCHMARKS.md has the figures (BenchmarkPutReplicated
+// against BenchmarkPutSingleNode, lag p50/p99, BenchmarkAntiEntropyRound,
+// BenchmarkCatchUp).
 //
 // # Usage
 //
