@@ -53,7 +53,6 @@ cluster-stop:
 	@for f in cluster-data/*.pid; do [ -f "$$f" ] && kill "$$(cat $$f)" 2>/dev/null; rm -f "$$f"; done; true
 
 ## bench: Go benchmarks, then HTTP load on real nodes (figures go into BENCHMARKS.md)
-BENCH_DIR ?= $(CURDIR)/bench-data
 bench: build
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'AppendParallel|SerialFsync' -benchtime 3s ./wal
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'ApplyParallel|Get$$' ./engine
@@ -69,29 +68,28 @@ bench: build
 # loopback, and the baseline (a bare gin handler over a map) in a process of
 # its own, all loaded by `disperse bench`; then a three-node cluster.
 bench-http: build
-	@rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
-	@./$(BIN) serve --name always --gossip-port 17946 --http-port 18000 --data-dir $(BENCH_DIR)/always --log-level warn & echo $$! > $(BENCH_DIR)/always.pid
-	@./$(BIN) serve --name never --gossip-port 17947 --http-port 18001 --data-dir $(BENCH_DIR)/never --fsync never --log-level warn & echo $$! > $(BENCH_DIR)/never.pid
-	@./$(BIN) bench --serve-baseline 127.0.0.1:18002 >/dev/null & echo $$! > $(BENCH_DIR)/baseline.pid
-	@trap 'kill $$(cat $(BENCH_DIR)/*.pid) 2>/dev/null' EXIT; \
-	for p in 18000 18001; do ./$(BIN) ready --addr http://127.0.0.1:$$p --timeout 60s || exit 1; done; \
+	@set -e; dir=$$(mktemp -d); pids=; \
+	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; rm -rf "$$dir"' EXIT; \
+	./$(BIN) serve --name always --gossip-port 17946 --http-port 18000 --data-dir "$$dir/always" --log-level warn & pids="$$pids $$!"; \
+	./$(BIN) serve --name never --gossip-port 17947 --http-port 18001 --data-dir "$$dir/never" --fsync never --log-level warn & pids="$$pids $$!"; \
+	./$(BIN) bench --serve-baseline 127.0.0.1:18002 >/dev/null & pids="$$pids $$!"; \
+	for p in 18000 18001; do ./$(BIN) ready --addr http://127.0.0.1:$$p --timeout 60s; done; \
 	echo '== GET, 64 clients, 100-byte values: node vs bare gin + map'; \
 	./$(BIN) bench --compare --baseline-addr http://127.0.0.1:18002 --op get --addr http://127.0.0.1:18000 --clients 64 --duration 10s; \
 	echo '== PUT, --fsync always vs bare gin + map'; \
 	./$(BIN) bench --compare --baseline-addr http://127.0.0.1:18002 --op put --addr http://127.0.0.1:18000 --clients 64 --duration 10s; \
 	echo '== PUT, --fsync never'; \
 	./$(BIN) bench --op put --addr http://127.0.0.1:18001 --clients 64 --duration 10s; \
-	kill $$(cat $(BENCH_DIR)/*.pid); rm -f $(BENCH_DIR)/*.pid; \
+	kill $$pids; wait $$pids 2>/dev/null || true; pids=; \
 	for i in 1 2 3; do \
 		./$(BIN) serve --name rep$$i --gossip-port $$((17959+i)) --http-port $$((18009+i)) \
-			--data-dir $(BENCH_DIR)/rep$$i --join 127.0.0.1:17960 --log-level warn & echo $$! > $(BENCH_DIR)/rep$$i.pid; \
+			--data-dir "$$dir/rep$$i" --join 127.0.0.1:17960 --log-level warn & pids="$$pids $$!"; \
 	done; \
 	tries=0; until [ "$$(./$(BIN) members --addr http://127.0.0.1:18010 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 3 ]; do \
 		tries=$$((tries+1)); [ $$tries -le 300 ] || { echo 'bench-http: 3 nodes not alive after 60s'; exit 1; }; sleep 0.2; \
 	done; \
 	echo '== PUT, --fsync always, to one node of three (replicated to both others)'; \
 	./$(BIN) bench --op put --addr http://127.0.0.1:18010 --clients 64 --duration 10s
-	@rm -rf $(BENCH_DIR)
 
 ## bench-blob: six nodes on loopback; one 256 MiB and one 2 GiB blob (k=4, m=2) through the
 ## first, against a file + fsync baseline, with the first node's peak memory
@@ -123,4 +121,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin cluster-data bench-data
+	rm -rf bin cluster-data
