@@ -96,7 +96,7 @@ func Open(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.rec.Took = time.Since(start)
-	e.logger.Info("engine: recovered",
+	e.logger.Debug("engine: recovered",
 		"dir", cfg.Dir, "entries", e.ix.keys.Load()+e.ix.tombs.Load(),
 		"snapshot_entries", e.rec.SnapshotEntries, "expired_skipped", e.rec.ExpiredSkipped,
 		"log_records", e.rec.LogRecords, "torn_bytes", e.rec.Log.TornBytes,

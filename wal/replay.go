@@ -100,6 +100,6 @@ func (l *Log) Release(upTo uint64) error {
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return ioError("fsync dir", l.dir, 0, err)
 	}
-	l.log.Info("wal: released segments", "count", n, "upTo", upTo)
+	l.log.Debug("wal: released segments", "count", n, "upTo", upTo)
 	return nil
 }
