@@ -5,43 +5,17 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/disperse/disperse/cluster"
 	"github.com/disperse/disperse/engine"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // newRealServer wires a Server to a real engine in a temporary directory
 // and a real single cluster node on a free loopback port.
 func newRealServer(t testing.TB) (*Server, *cluster.Node) {
 	t.Helper()
-	eng, err := engine.Open(engine.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("engine.Open: %v", err)
-	}
-	ccfg := cluster.DefaultConfig()
-	ccfg.Name = "httpd-test"
-	ccfg.GossipPort = 0
-	ccfg.LeaveTimeout = 100 * time.Millisecond
-	node, err := cluster.New(ccfg, eng)
-	if err != nil {
-		_ = eng.Close()
-		t.Fatalf("cluster.New: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := node.Close(); err != nil {
-			t.Errorf("close node: %v", err)
-		}
-		if err := eng.Close(); err != nil {
-			t.Errorf("close engine: %v", err)
-		}
-	})
-	s, err := New(Config{Cache: node, Members: node, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return s, node
+	n := openRealNode(t, engine.Config{Dir: t.TempDir()})
+	return n.s, n.node
 }
 
 // badInput is one request the server must refuse, and how.

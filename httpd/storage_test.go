@@ -28,7 +28,7 @@ func openRealNode(t testing.TB, ecfg engine.Config) *realNode {
 		t.Fatalf("engine.Open: %v", err)
 	}
 	ccfg := cluster.DefaultConfig()
-	ccfg.Name = "httpd-storage-test"
+	ccfg.Name = "httpd-test"
 	ccfg.GossipPort = 0
 	ccfg.LeaveTimeout = 100 * time.Millisecond
 	node, err := cluster.New(ccfg, eng)
