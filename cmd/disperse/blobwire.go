@@ -72,5 +72,6 @@ func blobConfig(cfg Config, n *cluster.Node) blob.Config {
 		Catalog:      blobCatalog{n},
 		DataShards:   cfg.BlobDataShards,
 		ParityShards: parity,
+		RebuildAfter: cfg.BlobRebuildAfter,
 	}
 }

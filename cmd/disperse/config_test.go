@@ -27,7 +27,7 @@ func TestParseServeDefaults(t *testing.T) {
 		GossipPort: 7946, HTTPPort: 8000, Bind: "127.0.0.1", DataDir: "./data",
 		Fsync: wal.SyncAlways, SnapshotInterval: 60 * time.Second, SnapshotWALBytes: 64 << 20,
 		MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, BlobDataShards: 4, BlobParityShards: 2,
-		TombstoneTTL: 24 * time.Hour, LogLevel: slog.LevelInfo, LogFormat: "text",
+		BlobRebuildAfter: 10 * time.Minute, TombstoneTTL: 24 * time.Hour, LogLevel: slog.LevelInfo, LogFormat: "text",
 		ShutdownTimeout: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(cfg, DefaultConfig()) {
@@ -67,10 +67,10 @@ func TestParseServePrecedence(t *testing.T) {
 			}},
 		{"plain bytes and GiB", nil, map[string]string{"SNAPSHOT_WAL_BYTES": "1GiB", "MAX_VALUE_BYTES": "4096"},
 			func(c Config) bool { return c.SnapshotWALBytes == 1<<30 && c.MaxValueBytes == 4096 }},
-		{"durations", []string{"--snapshot-interval", "300ms", "--probe-timeout", "250ms"}, map[string]string{"GOSSIP_INTERVAL": "50ms", "TOMBSTONE_TTL": "1h"},
+		{"durations", []string{"--snapshot-interval", "300ms", "--probe-timeout", "250ms"}, map[string]string{"GOSSIP_INTERVAL": "50ms", "TOMBSTONE_TTL": "1h", "BLOB_REBUILD_AFTER": "90s"},
 			func(c Config) bool {
 				return c.SnapshotInterval == 300*time.Millisecond && c.ProbeTimeout == 250*time.Millisecond &&
-					c.GossipInterval == 50*time.Millisecond && c.TombstoneTTL == time.Hour
+					c.GossipInterval == 50*time.Millisecond && c.TombstoneTTL == time.Hour && c.BlobRebuildAfter == 90*time.Second
 			}},
 		{"memberlist settings default to zero", nil, nil,
 			func(c Config) bool { return c.GossipInterval == 0 && c.GossipNodes == 0 && c.ProbeInterval == 0 }},
@@ -126,6 +126,7 @@ func TestParseServeBadSettings(t *testing.T) {
 		{nil, map[string]string{"BLOB_PARITY_SHARDS": "x"}, `bad setting --blob-parity-shards (from BLOB_PARITY_SHARDS): "x" is not a whole number`},
 		{[]string{"--blob-data-shards", "200", "--blob-parity-shards", "100"}, nil, `bad setting --blob-parity-shards: data + parity shards is 300, at most 256`},
 		{nil, map[string]string{"TOMBSTONE_TTL": "forever"}, `bad setting --tombstone-ttl (from TOMBSTONE_TTL): "forever" is not a duration (e.g. 300ms, 5s, 1h)`},
+		{[]string{"--blob-rebuild-after", "0s"}, nil, `bad setting --blob-rebuild-after: 0s must be positive`},
 		{nil, map[string]string{"LOG_LEVEL": "loud"}, `bad setting --log-level (from LOG_LEVEL): "loud" is not debug, info, warn or error`},
 		{[]string{"--log-format", "xml"}, nil, `bad setting --log-format: "xml" is not text or json`},
 		{[]string{"--http-port", "7946"}, nil, `bad setting --http-port: 7946 is also the gossip port`},
