@@ -234,6 +234,28 @@ func TestClientCommands(t *testing.T) {
 	if out, code := cli("", "members"); code != 0 || !strings.Contains(out, `"name":"test"`) {
 		t.Fatalf("members: %d %s", code, out)
 	}
+	if out, code := cli("", "ready"); code != 0 {
+		t.Fatalf("ready on a recovered node: %d %s", code, out)
+	}
+	if out, code := cli("", "put", "--sync", "mine", "local"); code != 0 || !strings.Contains(out, `"key":"mine"`) {
+		t.Fatalf("put --sync: %d %s", code, out)
+	}
+}
+
+// TestClientReadyTimesOut: `disperse ready` fails, naming the address, when
+// nothing answers there before its timeout.
+func TestClientReadyTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	var out, errs bytes.Buffer
+	code := mainArgs([]string{"ready", "--addr", addr, "--timeout", "300ms"}, strings.NewReader(""), &out, &errs)
+	if code != 1 || !strings.Contains(errs.String(), addr+" not ready after 300ms") {
+		t.Fatalf("ready against nothing: exit %d, %q", code, errs.String())
+	}
 }
 
 func TestRunGossipPortInUse(t *testing.T) {
