@@ -187,7 +187,11 @@ func (c *client) members(args []string) error {
 	if len(args) != 0 {
 		return errors.New("usage: disperse members")
 	}
-	return c.copyTo(http.MethodGet, "/cluster/members", nil, http.StatusOK, nil)
+	if err := c.copyTo(http.MethodGet, "/cluster/members", nil, http.StatusOK, nil); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(c.stdout)
+	return err
 }
 
 // ready polls /readyz until the node answers 200 or the timeout passes.
