@@ -93,8 +93,12 @@
 // are not skipped by a later replay. Close
 // writes a last snapshot. Loading is a two-stage pipeline: one goroutine
 // walks the bbolt cursor, decodes and builds the items (the allocations),
-// the other puts them into the shards and the ordered index. The snapshot
-// stores the key count ("keys" in meta) so the shard tables are sized once.
+// the other puts them into the ordered index a batch at a time and then
+// into the shards. The snapshot stores the key count ("keys" in meta) so
+// the shard tables are sized once; the read-only handle maps the file with
+// MAP_POPULATE, since the load reads every page; and GOGC is raised to 400
+// while Open runs, as nearly all it allocates stays live (the collector
+// would otherwise mark the growing index again at every doubling).
 //
 // # Invariants
 //

@@ -109,6 +109,7 @@ func Open(cfg Config) (*Engine, error) {
 
 // recover opens the snapshot and the log and fills the index from them.
 func (e *Engine) recover() error {
+	defer raiseGCPercent()()
 	path := filepath.Join(e.cfg.Dir, "snapshot.db")
 	now := e.now()
 	seq, n, err := loadSnapshotFile(path, e.ix, now)

@@ -64,6 +64,13 @@ func (ix *index) shard(h uint64) *shard { return &ix.shards[h%Buckets] }
 // stat is what one item contributes to the counters.
 type stat struct{ keys, tombs, kbytes, vbytes int64 }
 
+func (a *stat) add(b stat) {
+	a.keys += b.keys
+	a.tombs += b.tombs
+	a.kbytes += b.kbytes
+	a.vbytes += b.vbytes
+}
+
 func (s *shard) stat(it *item) stat {
 	st := stat{kbytes: int64(it.klen), vbytes: int64(it.vlen)}
 	deleted := it.flags&itemDeleted != 0

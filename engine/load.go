@@ -25,12 +25,13 @@ type loadedKey struct {
 const loadBatch = 1024
 
 // loadSnapshotFile loads the snapshot at path, if there is one, through a
-// read-only handle (which needs no freelist).
+// read-only handle (which needs no freelist) mapped in one go: the load
+// reads every page anyway.
 func loadSnapshotFile(path string, ix *index, now int64) (seq uint64, n int, err error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return 0, 0, nil
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second, MmapFlags: populateFlag})
 	if err != nil {
 		return 0, 0, fmt.Errorf("engine: open snapshot %s: %w", path, err)
 	}
@@ -79,9 +80,7 @@ func loadSnapshot(db *bolt.DB, ix *index, now int64) (seq uint64, n int, err err
 		})
 	}()
 	for b := range batches {
-		for i := range b {
-			ix.attach(&b[i], now)
-		}
+		ix.attachBatch(b, now)
 	}
 	if readErr != nil {
 		return 0, 0, fmt.Errorf("engine: load snapshot: %w", readErr)
@@ -154,10 +153,27 @@ func (ix *index) prepare(ents []Entry) loadedKey {
 	return lk
 }
 
-// attach puts a prepared key into an index that does not hold it yet.
-// Slots already due expire at once, marking the key dirty so that the next
-// snapshot drops it.
-func (ix *index) attach(lk *loadedKey, now int64) {
+// attachBatch puts prepared keys into an index that holds none of them
+// yet: the ordered index takes the whole batch under one lock, then each key
+// joins its shard. Slots already due expire at once (after the ordered
+// insert, which their removal undoes), marking the key dirty so that the
+// next snapshot drops it.
+func (ix *index) attachBatch(b []loadedKey, now int64) {
+	ix.treeMu.Lock()
+	for i := range b {
+		ix.tree.ReplaceOrInsert(b[i].it)
+	}
+	ix.treeMu.Unlock()
+	var added stat
+	for i := range b {
+		added.add(ix.attach(&b[i], now))
+	}
+	ix.account(stat{}, added)
+}
+
+// attach puts one prepared key into its shard and returns what it adds to
+// the counters, before any expiry (which accounts for itself).
+func (ix *index) attach(lk *loadedKey, now int64) stat {
 	it := lk.it
 	s := ix.shard(lk.h)
 	s.mu.Lock()
@@ -173,9 +189,7 @@ func (ix *index) attach(lk *loadedKey, now int64) {
 		it.flags |= itemLocal
 	}
 	s.t.put(it, lk.h)
-	ix.treeMu.Lock()
-	ix.tree.ReplaceOrInsert(it)
-	ix.treeMu.Unlock()
-	ix.account(stat{}, s.stat(it))
+	st := s.stat(it)
 	ix.reschedule(s, it, now, true)
+	return st
 }
