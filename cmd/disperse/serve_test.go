@@ -30,21 +30,32 @@ func testConfig(t testing.TB) Config {
 	return cfg
 }
 
-func TestRunHTTPPortInUse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cfg := testConfig(t)
-	cfg.HTTPPort = ln.Addr().(*net.TCPAddr).Port
-	err = run(context.Background(), cfg, io.Discard)
-	if !errors.Is(err, syscall.EADDRINUSE) {
-		t.Fatalf("run: %v, want EADDRINUSE", err)
-	}
-	want := "http port " + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:") + ": address already in use"
-	if err.Error() != want {
-		t.Errorf("error %q, want %q", err, want)
+// TestRunPortInUse: a taken port stops the start with a line naming it.
+func TestRunPortInUse(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(cfg *Config, port int)
+	}{
+		{"http", func(cfg *Config, port int) { cfg.HTTPPort = port }},
+		{"gossip", func(cfg *Config, port int) { cfg.GossipPort = port }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			cfg := testConfig(t)
+			port := ln.Addr().(*net.TCPAddr).Port
+			tc.set(&cfg, port)
+			err = run(context.Background(), cfg, io.Discard)
+			if !errors.Is(err, syscall.EADDRINUSE) {
+				t.Fatalf("run: %v, want EADDRINUSE", err)
+			}
+			if want := fmt.Sprintf("%s port %d: address already in use", tc.name, port); err.Error() != want {
+				t.Errorf("error %q, want %q", err, want)
+			}
+		})
 	}
 }
 
@@ -255,23 +266,6 @@ func TestClientReadyTimesOut(t *testing.T) {
 	code := mainArgs([]string{"ready", "--addr", addr, "--timeout", "300ms"}, strings.NewReader(""), &out, &errs)
 	if code != 1 || !strings.Contains(errs.String(), addr+" not ready after 300ms") {
 		t.Fatalf("ready against nothing: exit %d, %q", code, errs.String())
-	}
-}
-
-func TestRunGossipPortInUse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cfg := testConfig(t)
-	cfg.GossipPort = ln.Addr().(*net.TCPAddr).Port
-	err = run(context.Background(), cfg, io.Discard)
-	if !errors.Is(err, syscall.EADDRINUSE) {
-		t.Fatalf("run: %v, want EADDRINUSE", err)
-	}
-	if want := fmt.Sprintf("gossip port %d: address already in use", cfg.GossipPort); err.Error() != want {
-		t.Errorf("error %q, want %q", err, want)
 	}
 }
 
