@@ -15,22 +15,41 @@ import (
 )
 
 // HTTPClient is the ShardClient that talks to other nodes' ShardServer
-// over one pooled http.Transport.
+// over one pooled http.Transport. Every request is watched (see
+// Config.TransferIdleTimeout): one that moves no byte for the idle limit
+// while the client waits on the other node, answer headers included, is
+// cut with ErrStalled.
 type HTTPClient struct {
-	hc *http.Client
+	hc   *http.Client
+	idle time.Duration
 }
 
-// NewHTTPClient returns a client with its own connection pool.
+// NewHTTPClient returns a client with its own connection pool and the
+// default timeouts, DefaultConnectTimeout and DefaultTransferIdleTimeout.
 func NewHTTPClient() *HTTPClient {
+	return NewHTTPClientTimeouts(DefaultConnectTimeout, DefaultTransferIdleTimeout)
+}
+
+// NewHTTPClientTimeouts returns a client with its own connection pool that
+// gives up dialing a node after connect and cuts a transfer after idle
+// without progress (see Config.TransferIdleTimeout). Zero means the
+// default.
+func NewHTTPClientTimeouts(connect, idle time.Duration) *HTTPClient {
+	if connect <= 0 {
+		connect = DefaultConnectTimeout
+	}
+	if idle <= 0 {
+		idle = DefaultTransferIdleTimeout
+	}
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        256,
 		MaxIdleConnsPerHost: 32,
 		IdleConnTimeout:     90 * time.Second,
 		WriteBufferSize:     64 << 10,
 		ReadBufferSize:      64 << 10,
 	}
-	return &HTTPClient{hc: &http.Client{Transport: tr}}
+	return &HTTPClient{hc: &http.Client{Transport: tr}, idle: idle}
 }
 
 // CloseIdleConnections closes the pooled connections that are not in use.
@@ -61,39 +80,77 @@ func statusError(resp *http.Response) error {
 	return fmt.Errorf("%w: %s: %s", base, resp.Status, bytes.TrimSpace(msg))
 }
 
-func (c *HTTPClient) do(req *http.Request, want int) error {
-	resp, err := c.hc.Do(req)
+// newRequest makes a request whose transfer the returned watch guards;
+// a body is sent under the watch too.
+func (c *HTTPClient) newRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, *watch, error) {
+	ctx, wt := startWatch(ctx, method+" "+url, c.idle)
+	if body != nil {
+		body = &watchedSource{r: body, w: wt}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		wt.stop()
+		return nil, nil, err
 	}
+	return req, wt, nil
+}
+
+// roundTrip sends req and, when the answer has status want, returns its
+// body, which the caller must close; otherwise, or on failure, it ends
+// the transfer.
+func (c *HTTPClient) roundTrip(req *http.Request, wt *watch, want int) (io.ReadCloser, error) {
+	wt.enter()
+	resp, err := c.hc.Do(req)
+	wt.leave()
+	if err != nil {
+		wt.stop()
+		if serr := wt.stall(); serr != nil {
+			return nil, serr
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	body := &watchedBody{rc: resp.Body, w: wt}
 	if resp.StatusCode != want {
-		return statusError(resp)
+		resp.Body = body
+		return nil, statusError(resp)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.Body.Close()
+	return body, nil
+}
+
+// do sends req, wants status want and drains the answer.
+func (c *HTTPClient) do(req *http.Request, wt *watch, want int) error {
+	body, err := c.roundTrip(req, wt, want)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, body)
+	return body.Close()
 }
 
 // Create streams a new shard to addr through a pipe; see remoteWriter.
 func (c *HTTPClient) Create(ctx context.Context, addr string, ref ShardRef, blockSize int) (ShardWriter, error) {
 	pr, pw := io.Pipe()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, shardURL(addr, ref, "bs="+strconv.Itoa(blockSize)), pr)
+	req, wt, err := c.newRequest(ctx, http.MethodPut, shardURL(addr, ref, "bs="+strconv.Itoa(blockSize)), pr)
 	if err != nil {
 		return nil, err
 	}
 	req.ContentLength = -1
-	w := &remoteWriter{pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), done: make(chan error, 1)}
+	w := &remoteWriter{pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), wt: wt, done: make(chan error, 1)}
 	go func() {
-		err := c.do(req, http.StatusCreated)
+		err := c.do(req, wt, http.StatusCreated)
 		_ = pr.CloseWithError(errors.Join(err, io.ErrClosedPipe))
 		w.done <- err
 	}()
 	return w, nil
 }
 
-// remoteWriter writes framed blocks into the body of a streaming PUT.
+// remoteWriter writes framed blocks into the body of a streaming PUT. A
+// write blocks while the holder does not take the bytes; the request's
+// watch cuts it if that lasts.
 type remoteWriter struct {
 	pw   *io.PipeWriter
 	bw   *bufio.Writer
+	wt   *watch
 	done chan error
 	n    uint64
 	hdr  [blockHeaderLen]byte
@@ -136,27 +193,23 @@ func (w *remoteWriter) Commit() error {
 	return err
 }
 
+// Abort ends the upload at once: the holder sees the connection close
+// before the end marker and discards the shard.
 func (w *remoteWriter) Abort() {
 	_ = w.pw.CloseWithError(errors.New("blob: shard upload aborted"))
+	w.wt.stop()
 	err := <-w.done
 	w.done <- err
 }
 
 // OpenBlocks streams framed blocks [from, to) of a shard from addr.
 func (c *HTTPClient) OpenBlocks(ctx context.Context, addr string, ref ShardRef, from, to int) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+	req, wt, err := c.newRequest(ctx, http.MethodGet,
 		shardURL(addr, ref, fmt.Sprintf("from=%d&to=%d", from, to)), nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(resp)
-	}
-	return resp.Body, nil
+	return c.roundTrip(req, wt, http.StatusOK)
 }
 
 // RewriteBlock sends block b to addr to replace the stored one.
@@ -164,39 +217,43 @@ func (c *HTTPClient) RewriteBlock(ctx context.Context, addr string, ref ShardRef
 	frame := make([]byte, blockHeaderLen+len(p))
 	putBlockHeader(frame, uint64(b), p)
 	copy(frame[blockHeaderLen:], p)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut,
+	req, wt, err := c.newRequest(ctx, http.MethodPut,
 		shardURL(addr, ref, "block="+strconv.Itoa(b)), bytes.NewReader(frame))
 	if err != nil {
 		return err
 	}
-	return c.do(req, http.StatusNoContent)
+	req.ContentLength = int64(len(frame))
+	req.GetBody = func() (io.ReadCloser, error) {
+		return &watchedSource{r: bytes.NewReader(frame), w: wt}, nil
+	}
+	return c.do(req, wt, http.StatusNoContent)
 }
 
 // Remove deletes a shard on addr.
 func (c *HTTPClient) Remove(ctx context.Context, addr string, ref ShardRef) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, shardURL(addr, ref, ""), nil)
+	req, wt, err := c.newRequest(ctx, http.MethodDelete, shardURL(addr, ref, ""), nil)
 	if err != nil {
 		return err
 	}
-	return c.do(req, http.StatusNoContent)
+	return c.do(req, wt, http.StatusNoContent)
 }
 
 // List lists the shard files on addr.
 func (c *HTTPClient) List(ctx context.Context, addr string) ([]ShardInfo, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+ShardPathPrefix, nil)
+	req, wt, err := c.newRequest(ctx, http.MethodGet, "http://"+addr+ShardPathPrefix, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.hc.Do(req)
+	body, err := c.roundTrip(req, wt, http.StatusOK)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, statusError(resp)
-	}
-	defer resp.Body.Close()
+	defer body.Close()
 	var infos []ShardInfo
-	if err := json.NewDecoder(resp.Body).Decode(&infos); err != nil {
+	if err := json.NewDecoder(body).Decode(&infos); err != nil {
+		if serr := wt.stall(); serr != nil {
+			return nil, serr
+		}
 		return nil, fmt.Errorf("%w: shard list from %s: %v", ErrUnavailable, addr, err)
 	}
 	return infos, nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -66,12 +67,14 @@ func newTestCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nd := &testNode{name: name, shards: ds, client: NewHTTPClient()}
-		cfg := Config{Shards: ds, Members: c.members.Member(name), Catalog: c.catalog, Client: nd.client,
+		nd := &testNode{name: name, shards: ds}
+		cfg := Config{Shards: ds, Members: c.members.Member(name), Catalog: c.catalog,
 			StripeBytes: testStripe, RepairInterval: -1, Now: c.clock.Now}
 		if tune != nil {
 			tune(&cfg)
 		}
+		nd.client = NewHTTPClientTimeouts(cfg.ConnectTimeout, cfg.TransferIdleTimeout)
+		cfg.Client = nd.client
 		nd.store, err = New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -91,7 +94,12 @@ func newTestCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 
 // start serves nd's shards on a new port and marks it live.
 func (c *testCluster) start(nd *testNode) {
-	nd.srv = httptest.NewServer(NewShardServer(nd.shards, nil))
+	c.serve(nd, NewShardServer(nd.shards, nil))
+}
+
+// serve serves h as nd's shard server on a new port and marks nd live.
+func (c *testCluster) serve(nd *testNode, h http.Handler) {
+	nd.srv = httptest.NewServer(h)
 	c.members.Join(Peer{Name: nd.name, HTTPAddr: nd.srv.Listener.Addr().String()})
 }
 

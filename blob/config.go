@@ -11,12 +11,14 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultDataShards     = 4
-	DefaultParityShards   = 2
-	DefaultShardBlock     = 1 << 20 // bytes of one shard per stripe
-	DefaultRebuildAfter   = 10 * time.Minute
-	DefaultCleanupGrace   = 10 * time.Minute
-	DefaultRepairInterval = time.Minute
+	DefaultDataShards          = 4
+	DefaultParityShards        = 2
+	DefaultShardBlock          = 1 << 20 // bytes of one shard per stripe
+	DefaultRebuildAfter        = 10 * time.Minute
+	DefaultCleanupGrace        = 10 * time.Minute
+	DefaultRepairInterval      = time.Minute
+	DefaultConnectTimeout      = 5 * time.Second
+	DefaultTransferIdleTimeout = 30 * time.Second
 )
 
 // Config configures a Store. Zero fields take the defaults named.
@@ -31,8 +33,23 @@ type Config struct {
 	Members Members
 	// Catalog holds the manifests. Required.
 	Catalog Catalog
-	// Client reaches other nodes' shards. Default NewHTTPClient().
+	// Client reaches other nodes' shards. Default an HTTPClient with
+	// ConnectTimeout and TransferIdleTimeout (NewHTTPClientTimeouts).
 	Client ShardClient
+	// ConnectTimeout bounds dialing another node to move shards. Default
+	// 5s. Not used when Client is set.
+	ConnectTimeout time.Duration
+	// TransferIdleTimeout is the longest a shard transfer with another
+	// node may go without a byte moving while this node waits on that
+	// node: for its answer, for the next bytes of a shard being read, or
+	// for it to take the next bytes of a shard being written. It is not a
+	// deadline for the whole transfer, which lasts as long as the shard
+	// takes to stream, and time this node spends waiting on its own
+	// caller (a slow uploader or downloader of the blob) does not count.
+	// A transfer that stalls is cut with ErrStalled: a read turns to
+	// other shards, an upload fails and removes what it wrote. Default
+	// 30s. Not used when Client is set.
+	TransferIdleTimeout time.Duration
 	// DataShards is the default k. Default 4.
 	DataShards int
 	// ParityShards is the default m. Default 2; NoParity means none.
@@ -68,14 +85,16 @@ const NoParity = -1
 // Members and Catalog.
 func DefaultConfig() Config {
 	return Config{
-		DataShards:     DefaultDataShards,
-		ParityShards:   DefaultParityShards,
-		StripeBytes:    DefaultDataShards * DefaultShardBlock,
-		RebuildAfter:   DefaultRebuildAfter,
-		CleanupGrace:   DefaultCleanupGrace,
-		RepairInterval: DefaultRepairInterval,
-		Now:            time.Now,
-		Logger:         slog.New(slog.DiscardHandler),
+		DataShards:          DefaultDataShards,
+		ParityShards:        DefaultParityShards,
+		StripeBytes:         DefaultDataShards * DefaultShardBlock,
+		RebuildAfter:        DefaultRebuildAfter,
+		CleanupGrace:        DefaultCleanupGrace,
+		RepairInterval:      DefaultRepairInterval,
+		ConnectTimeout:      DefaultConnectTimeout,
+		TransferIdleTimeout: DefaultTransferIdleTimeout,
+		Now:                 time.Now,
+		Logger:              slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -92,6 +111,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("blob: StripeBytes %d out of range", c.StripeBytes)
 	case c.RebuildAfter < 0 || c.CleanupGrace < 0:
 		return errors.New("blob: RebuildAfter and CleanupGrace must not be negative")
+	case c.ConnectTimeout < 0 || c.TransferIdleTimeout < 0:
+		return errors.New("blob: ConnectTimeout and TransferIdleTimeout must not be negative")
 	}
 	k, m := c.DataShards, c.ParityShards
 	if k == 0 {
@@ -133,8 +154,14 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = d.Logger
 	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = d.ConnectTimeout
+	}
+	if c.TransferIdleTimeout == 0 {
+		c.TransferIdleTimeout = d.TransferIdleTimeout
+	}
 	if c.Client == nil {
-		c.Client = NewHTTPClient()
+		c.Client = NewHTTPClientTimeouts(c.ConnectTimeout, c.TransferIdleTimeout)
 	}
 	return c
 }

@@ -72,6 +72,18 @@
 // checksum, so damage on disk or on the wire is found at the reader. The
 // shards of this node itself are read and written directly, not over HTTP.
 //
+// Two limits keep a hung holder (a stopped process, a network that drops
+// packets without a word) from hanging a blob's PUT or GET. Dialing a
+// holder fails after Config.ConnectTimeout (5s). A transfer is cut with
+// ErrStalled when no byte has moved for Config.TransferIdleTimeout (30s)
+// while this node waits on the holder: for its answer headers, for the
+// next bytes of a shard being read, or for it to take the next bytes of a
+// shard being written. This is not a deadline on the transfer, which lasts
+// as long as its shard takes to stream, and the time this node spends
+// waiting on its own side (a slow uploader or downloader of the blob) does
+// not count. A read treats a cut stream like a lost holder and rebuilds
+// from parity; an upload fails and removes its shards everywhere.
+//
 // # Placement
 //
 // Shard i goes to the i-th node in rendezvous (highest random weight)

@@ -32,6 +32,10 @@ var (
 	ErrBodyRead = errors.New("blob: reading the blob's bytes failed")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("blob: store closed")
+	// ErrStalled: a shard transfer with another node was cut because no
+	// byte moved for Config.TransferIdleTimeout while this node waited on
+	// that node. It always comes wrapped together with ErrUnavailable.
+	ErrStalled = errors.New("blob: shard transfer stalled")
 )
 
 // ShardError says which shard, on which node, failed. Err wraps the cause

@@ -67,8 +67,6 @@ func verifyShardFile(ds *DirStore, ref ShardRef, blockLens []int) error {
 	return nil
 }
 
-func httptestServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }
-
 func TestShardFileRoundTripAndCorruption(t *testing.T) {
 	ds, err := NewDirStore(t.TempDir())
 	if err != nil {

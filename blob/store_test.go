@@ -352,9 +352,7 @@ func TestFailingShardStore(t *testing.T) {
 	c := newTestCluster(t, 3, nil)
 	// Make node1's disk fail on the third block written.
 	c.stop(c.nodes[1], false)
-	failing := &failingStore{ShardStore: c.nodes[1].shards, failAfter: 2}
-	c.nodes[1].srv = httptestServer(NewShardServer(failing, nil))
-	c.members.Join(Peer{Name: "node1", HTTPAddr: c.nodes[1].srv.Listener.Addr().String()})
+	c.serve(c.nodes[1], NewShardServer(&failingStore{ShardStore: c.nodes[1].shards, failAfter: 2}, nil))
 	_, err := c.nodes[0].store.Put(context.Background(), "f", bytes.NewReader(randomBytes(6*testStripe, 10)), PutOptions{Data: 2, Parity: 1})
 	var se *ShardError
 	if !errors.As(err, &se) || se.Node != "node1" {
