@@ -71,11 +71,17 @@ type fakeClock struct{ ns atomic.Int64 }
 func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-func TestExpiryFollowsConfiguredClock(t *testing.T) {
+// clockedConfig is testConfig(dir) on a fake clock that starts in 2030.
+func clockedConfig(dir string) (Config, *fakeClock) {
 	clock := &fakeClock{}
 	clock.ns.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	cfg := testConfig(t.TempDir())
+	cfg := testConfig(dir)
 	cfg.Now = clock.Now
+	return cfg, clock
+}
+
+func TestExpiryFollowsConfiguredClock(t *testing.T) {
+	cfg, clock := clockedConfig(t.TempDir())
 	e := openTest(t, cfg)
 	ent := put("k", "v", ver(1, 0, 1))
 	ent.ExpiresAt = clock.Now().Add(10 * time.Second).UnixNano()

@@ -13,10 +13,7 @@ import (
 // some carry a local slot, and checks the index against one built by
 // applying only what should survive.
 func TestLoadAcrossBatches(t *testing.T) {
-	clock := &fakeClock{}
-	clock.ns.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	cfg := testConfig(t.TempDir())
-	cfg.Now = clock.Now
+	cfg, clock := clockedConfig(t.TempDir())
 	e := openTest(t, cfg)
 
 	const n = 3*loadBatch + 7
