@@ -67,11 +67,12 @@ func blobConfig(cfg Config, n *cluster.Node) blob.Config {
 		parity = blob.NoParity
 	}
 	return blob.Config{
-		Dir:          filepath.Join(cfg.DataDir, "blobs"),
-		Members:      blobMembers{n},
-		Catalog:      blobCatalog{n},
-		DataShards:   cfg.BlobDataShards,
-		ParityShards: parity,
-		RebuildAfter: cfg.BlobRebuildAfter,
+		Dir:                 filepath.Join(cfg.DataDir, "blobs"),
+		Members:             blobMembers{n},
+		Catalog:             blobCatalog{n},
+		DataShards:          cfg.BlobDataShards,
+		ParityShards:        parity,
+		RebuildAfter:        cfg.BlobRebuildAfter,
+		TransferIdleTimeout: cfg.BlobIdleTimeout,
 	}
 }

@@ -59,6 +59,9 @@ type Config struct {
 	// BlobRebuildAfter is how long a shard holder may be gone before its
 	// shards are rebuilt on live nodes. Default 10m.
 	BlobRebuildAfter time.Duration
+	// BlobIdleTimeout is how long a shard transfer with another node may
+	// go without a byte moving before it is cut. Default 30s.
+	BlobIdleTimeout time.Duration
 	// TombstoneTTL is how long a delete is remembered for anti-entropy.
 	// Default 24h.
 	TombstoneTTL time.Duration
@@ -101,6 +104,7 @@ func settings() []setting {
 		{"blob-data-shards", "BLOB_DATA_SHARDS", "4", "default k: data shards per blob stripe", func(c *Config, v string) error { return parseInt(v, 1, 256, &c.BlobDataShards) }},
 		{"blob-parity-shards", "BLOB_PARITY_SHARDS", "2", "default m: parity shards per blob stripe", func(c *Config, v string) error { return parseInt(v, 0, 255, &c.BlobParityShards) }},
 		{"blob-rebuild-after", "BLOB_REBUILD_AFTER", "10m", "how long a shard holder may be gone before its shards are rebuilt elsewhere", func(c *Config, v string) error { return parseDuration(v, false, &c.BlobRebuildAfter) }},
+		{"blob-idle-timeout", "BLOB_IDLE_TIMEOUT", "30s", "how long a shard transfer with another node may move no byte before it is given up", func(c *Config, v string) error { return parseDuration(v, false, &c.BlobIdleTimeout) }},
 		{"tombstone-ttl", "TOMBSTONE_TTL", "24h", "how long a delete is kept for anti-entropy", func(c *Config, v string) error { return parseDuration(v, false, &c.TombstoneTTL) }},
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }},
 		{"log-format", "LOG_FORMAT", "text", "text or json", func(c *Config, v string) error { return parseFormat(v, &c.LogFormat) }},

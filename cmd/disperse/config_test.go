@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/disperse/disperse/blob"
 	"github.com/disperse/disperse/wal"
 )
 
@@ -27,7 +29,7 @@ func TestParseServeDefaults(t *testing.T) {
 		GossipPort: 7946, HTTPPort: 8000, Bind: "127.0.0.1", DataDir: "./data",
 		Fsync: wal.SyncAlways, SnapshotInterval: 60 * time.Second, SnapshotWALBytes: 64 << 20,
 		MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, BlobDataShards: 4, BlobParityShards: 2,
-		BlobRebuildAfter: 10 * time.Minute, TombstoneTTL: 24 * time.Hour, LogLevel: slog.LevelInfo, LogFormat: "text",
+		BlobRebuildAfter: 10 * time.Minute, BlobIdleTimeout: 30 * time.Second, TombstoneTTL: 24 * time.Hour, LogLevel: slog.LevelInfo, LogFormat: "text",
 		ShutdownTimeout: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(cfg, DefaultConfig()) {
@@ -67,10 +69,11 @@ func TestParseServePrecedence(t *testing.T) {
 			}},
 		{"plain bytes and GiB", nil, map[string]string{"SNAPSHOT_WAL_BYTES": "1GiB", "MAX_VALUE_BYTES": "4096"},
 			func(c Config) bool { return c.SnapshotWALBytes == 1<<30 && c.MaxValueBytes == 4096 }},
-		{"durations", []string{"--snapshot-interval", "300ms", "--probe-timeout", "250ms"}, map[string]string{"GOSSIP_INTERVAL": "50ms", "TOMBSTONE_TTL": "1h", "BLOB_REBUILD_AFTER": "90s"},
+		{"durations", []string{"--snapshot-interval", "300ms", "--probe-timeout", "250ms"}, map[string]string{"GOSSIP_INTERVAL": "50ms", "TOMBSTONE_TTL": "1h", "BLOB_REBUILD_AFTER": "90s", "BLOB_IDLE_TIMEOUT": "2m"},
 			func(c Config) bool {
 				return c.SnapshotInterval == 300*time.Millisecond && c.ProbeTimeout == 250*time.Millisecond &&
-					c.GossipInterval == 50*time.Millisecond && c.TombstoneTTL == time.Hour && c.BlobRebuildAfter == 90*time.Second
+					c.GossipInterval == 50*time.Millisecond && c.TombstoneTTL == time.Hour && c.BlobRebuildAfter == 90*time.Second &&
+					c.BlobIdleTimeout == 2*time.Minute
 			}},
 		{"memberlist settings default to zero", nil, nil,
 			func(c Config) bool { return c.GossipInterval == 0 && c.GossipNodes == 0 && c.ProbeInterval == 0 }},
@@ -127,6 +130,7 @@ func TestParseServeBadSettings(t *testing.T) {
 		{[]string{"--blob-data-shards", "200", "--blob-parity-shards", "100"}, nil, `bad setting --blob-parity-shards: data + parity shards is 300, at most 256`},
 		{nil, map[string]string{"TOMBSTONE_TTL": "forever"}, `bad setting --tombstone-ttl (from TOMBSTONE_TTL): "forever" is not a duration (e.g. 300ms, 5s, 1h)`},
 		{[]string{"--blob-rebuild-after", "0s"}, nil, `bad setting --blob-rebuild-after: 0s must be positive`},
+		{nil, map[string]string{"BLOB_IDLE_TIMEOUT": "-1s"}, `bad setting --blob-idle-timeout (from BLOB_IDLE_TIMEOUT): -1s must be positive`},
 		{nil, map[string]string{"LOG_LEVEL": "loud"}, `bad setting --log-level (from LOG_LEVEL): "loud" is not debug, info, warn or error`},
 		{[]string{"--log-format", "xml"}, nil, `bad setting --log-format: "xml" is not text or json`},
 		{[]string{"--http-port", "7946"}, nil, `bad setting --http-port: 7946 is also the gossip port`},
@@ -186,5 +190,16 @@ func TestSizeUnits(t *testing.T) {
 		if err := parseSize(in, 1, &got); err != nil || got != want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
+	}
+}
+
+// TestBlobConfigFromSettings: the blob settings reach the blob store.
+func TestBlobConfigFromSettings(t *testing.T) {
+	cfg := Config{DataDir: "d", BlobDataShards: 6, BlobParityShards: 0,
+		BlobRebuildAfter: 90 * time.Second, BlobIdleTimeout: 2 * time.Minute}
+	got := blobConfig(cfg, nil)
+	if got.Dir != filepath.Join("d", "blobs") || got.DataShards != 6 || got.ParityShards != blob.NoParity ||
+		got.RebuildAfter != 90*time.Second || got.TransferIdleTimeout != 2*time.Minute {
+		t.Fatalf("blob config %+v from %+v", got, cfg)
 	}
 }
