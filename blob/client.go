@@ -80,13 +80,9 @@ func statusError(resp *http.Response) error {
 	return fmt.Errorf("%w: %s: %s", base, resp.Status, bytes.TrimSpace(msg))
 }
 
-// newRequest makes a request whose transfer the returned watch guards;
-// a body is sent under the watch too.
+// newRequest makes a request whose transfer the returned watch guards.
 func (c *HTTPClient) newRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, *watch, error) {
 	ctx, wt := startWatch(ctx, method+" "+url, c.idle)
-	if body != nil {
-		body = &watchedSource{r: body, w: wt}
-	}
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		wt.stop()
@@ -130,10 +126,12 @@ func (c *HTTPClient) do(req *http.Request, wt *watch, want int) error {
 // Create streams a new shard to addr through a pipe; see remoteWriter.
 func (c *HTTPClient) Create(ctx context.Context, addr string, ref ShardRef, blockSize int) (ShardWriter, error) {
 	pr, pw := io.Pipe()
-	req, wt, err := c.newRequest(ctx, http.MethodPut, shardURL(addr, ref, "bs="+strconv.Itoa(blockSize)), pr)
+	req, wt, err := c.newRequest(ctx, http.MethodPut, shardURL(addr, ref, "bs="+strconv.Itoa(blockSize)), nil)
 	if err != nil {
 		return nil, err
 	}
+	// Reads of the pipe pause the watch (see watchedSource).
+	req.Body = &watchedSource{r: pr, w: wt}
 	req.ContentLength = -1
 	w := &remoteWriter{pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), wt: wt, done: make(chan error, 1)}
 	go func() {
@@ -222,10 +220,6 @@ func (c *HTTPClient) RewriteBlock(ctx context.Context, addr string, ref ShardRef
 	if err != nil {
 		return err
 	}
-	req.ContentLength = int64(len(frame))
-	req.GetBody = func() (io.ReadCloser, error) {
-		return &watchedSource{r: bytes.NewReader(frame), w: wt}, nil
-	}
 	return c.do(req, wt, http.StatusNoContent)
 }
 
@@ -251,10 +245,7 @@ func (c *HTTPClient) List(ctx context.Context, addr string) ([]ShardInfo, error)
 	defer body.Close()
 	var infos []ShardInfo
 	if err := json.NewDecoder(body).Decode(&infos); err != nil {
-		if serr := wt.stall(); serr != nil {
-			return nil, serr
-		}
-		return nil, fmt.Errorf("%w: shard list from %s: %v", ErrUnavailable, addr, err)
+		return nil, fmt.Errorf("%w: shard list from %s: %w", ErrUnavailable, addr, err)
 	}
 	return infos, nil
 }
