@@ -21,6 +21,11 @@ var (
 	ErrMessage = errors.New("cluster: bad message")
 	// ErrPartitioned: the fault seam cut the link to the peer.
 	ErrPartitioned = errors.New("cluster: link cut by fault injection")
+	// ErrPrecondition: a conditional write's precondition (Write.If) did
+	// not hold on this node; nothing was written.
+	ErrPrecondition = errors.New("cluster: precondition failed")
+	// ErrNameTaken: another live member already uses this node's name.
+	ErrNameTaken = errors.New("cluster: node name already in use")
 )
 
 // Config configures a Node. Zero fields take the defaults named; see
@@ -30,6 +35,13 @@ type Config struct {
 	// node id in every version the node stamps, so a node keeps its name
 	// across restarts. Required.
 	Name string
+
+	// Dir is where the node keeps what must outlive a restart: its id (the
+	// tie-break in every version it stamps), the peers it has seen (joined
+	// again at start, so a restart never depends on --join) and when it was
+	// last in sync with the cluster. Default "": nothing is kept, every
+	// start is a new node (tests).
+	Dir string
 
 	// BindAddr is the address the gossip listeners (TCP and UDP) bind to.
 	// Default 127.0.0.1. Use 0.0.0.0 for a real cluster.
@@ -107,6 +119,15 @@ type Config struct {
 	// and left members stay listed by Members. Default 24h.
 	ReconnectTimeout time.Duration
 
+	// MaxClockSkew bounds how far ahead of this node's clock a version
+	// received from a peer may be; entries beyond it are refused, counted
+	// and logged, never applied. Default 1m.
+	MaxClockSkew time.Duration
+
+	// ReadySyncTimeout is how long Readiness waits for the first sync with
+	// a live peer when the node joins an existing cluster. Default 10s.
+	ReadySyncTimeout time.Duration
+
 	// LeaveTimeout bounds how long Close waits for the leave message to be
 	// gossiped. Default 2s.
 	LeaveTimeout time.Duration
@@ -142,6 +163,8 @@ func DefaultConfig() Config {
 		AntiEntropyMaxBytes: 16 << 20,
 		ReconnectTimeout:    24 * time.Hour,
 		LeaveTimeout:        2 * time.Second,
+		MaxClockSkew:        time.Minute,
+		ReadySyncTimeout:    10 * time.Second,
 		Now:                 time.Now,
 	}
 }
@@ -175,6 +198,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LeaveTimeout == 0 {
 		c.LeaveTimeout = d.LeaveTimeout
+	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = d.MaxClockSkew
+	}
+	if c.ReadySyncTimeout == 0 {
+		c.ReadySyncTimeout = d.ReadySyncTimeout
 	}
 	if c.Now == nil {
 		c.Now = d.Now
@@ -220,6 +249,10 @@ func (c Config) Validate() error {
 		return bad("ReconnectTimeout %v is negative", c.ReconnectTimeout)
 	case c.LeaveTimeout < 0:
 		return bad("LeaveTimeout %v is negative", c.LeaveTimeout)
+	case c.MaxClockSkew < 0:
+		return bad("MaxClockSkew %v is negative", c.MaxClockSkew)
+	case c.ReadySyncTimeout < 0:
+		return bad("ReadySyncTimeout %v is negative", c.ReadySyncTimeout)
 	}
 	if c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {

@@ -25,6 +25,27 @@ type Write struct {
 	ExpiresAt int64
 	// Local: apply on this node only (X-Is-Sync); never sent to peers.
 	Local bool
+	// Delete makes the write a tombstone: Value, ContentType and ExpiresAt
+	// are ignored.
+	Delete bool
+	// If makes the write conditional on what this node holds for Key; it
+	// is checked and the write applied atomically (ErrPrecondition).
+	If Precondition
+}
+
+// Precondition is what a conditional write requires of the key's visible
+// entry on the node that takes the write (HTTP If-Match / If-None-Match,
+// Redis NX/XX, a manifest's compare-and-set). The zero value requires
+// nothing.
+type Precondition struct {
+	// Match, when not zero: the visible entry has exactly this version.
+	Match engine.Version
+	// NotMatch, when not zero: the visible entry, if any, has another version.
+	NotMatch engine.Version
+	// Exists: the key has a visible entry.
+	Exists bool
+	// Absent: the key has no visible entry (absent, deleted or expired).
+	Absent bool
 }
 
 // Node is one cluster member: it stamps writes with its hybrid logical
@@ -49,6 +70,9 @@ type Node struct {
 	// onApplied, if set, sees every replicated batch after it is applied
 	// (benchmarks measure replication lag with it).
 	onApplied atomic.Pointer[func([]engine.Entry)]
+
+	fatal    chan struct{}
+	fatalErr atomic.Pointer[error]
 
 	started   chan struct{} // closed once ml is set
 	closed    chan struct{}
@@ -78,6 +102,7 @@ func New(cfg Config, eng *engine.Engine) (*Node, error) {
 		peers:   map[string]*peer{},
 		started: make(chan struct{}),
 		closed:  make(chan struct{}),
+		fatal:   make(chan struct{}),
 	}
 	n.recent.window = min(cfg.AntiEntropyInterval/2, 2*time.Second)
 	n.metrics = newMetrics(n)
@@ -338,4 +363,23 @@ func (n *Node) Get(key string) (engine.Entry, bool) {
 // List lists visible keys as engine.Engine.List does.
 func (n *Node) List(prefix, after string, limit int) ([]string, string) {
 	return n.eng.List(prefix, after, limit)
+}
+
+// Readiness reports whether the node may be called ready and why: a node
+// that joins an existing cluster is ready once its first sync with a live
+// peer finished, or once Config.ReadySyncTimeout passed.
+func (n *Node) Readiness() (bool, string) {
+	return true, "no peers to sync with"
+}
+
+// Fatal is closed, after its error is stored in FatalErr, when the node
+// cannot go on (its name is taken by another live member).
+func (n *Node) Fatal() <-chan struct{} { return n.fatal }
+
+// FatalErr is the reason Fatal closed, nil before.
+func (n *Node) FatalErr() error {
+	if p := n.fatalErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
