@@ -60,9 +60,11 @@ type Config struct {
 	// Gatherer is what GET /metrics exposes. Default: Registerer when that
 	// is also a Gatherer; with both unset, the server's own registry.
 	Gatherer prometheus.Gatherer
-	// Ready reports whether the node has finished recovery; GET /readyz
-	// answers 503 until it returns true. Default: always ready.
-	Ready func() bool
+	// Ready reports whether the node is ready (recovered and, when it
+	// joins a cluster, in sync with a peer) and why or why not; GET /readyz
+	// answers 503 with the reason until it returns true, then 200 with it.
+	// Default: always ready.
+	Ready func() (bool, string)
 	// Logger receives a Debug line per request and a line per server-side
 	// failure. Default: discard.
 	Logger *slog.Logger
@@ -76,7 +78,7 @@ func DefaultConfig() Config {
 	return Config{
 		MaxKeyBytes:   DefaultMaxKeyBytes,
 		MaxValueBytes: DefaultMaxValueBytes,
-		Ready:         func() bool { return true },
+		Ready:         func() (bool, string) { return true, "always ready" },
 		Logger:        slog.New(slog.DiscardHandler),
 		Now:           time.Now,
 	}

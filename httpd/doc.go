@@ -13,7 +13,7 @@
 //	GET    /cache?prefix=&limit=&after=   {"keys": [...], "next": "K" or ""}
 //	GET    /cluster/members    [{"name","addr","gossip_port","http_addr","state"}]
 //	GET    /healthz            200 while the process runs
-//	GET    /readyz             200 once Config.Ready reports true, else 503
+//	GET    /readyz             200 once Config.Ready reports true, else 503; with its reason
 //	GET    /metrics            Prometheus text format of Config.Gatherer
 //	/blob/...                  only when Config.Blobs is set (blob.go)
 //
@@ -77,7 +77,7 @@
 //		Cache:      node, // *cluster.Node
 //		Members:    node,
 //		Registerer: reg,  // *prometheus.Registry, also served on /metrics
-//		Ready:      ready.Load,
+//		Ready:      node.Readiness,
 //		Logger:     logger,
 //	})
 //	if err != nil {

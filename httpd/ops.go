@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/disperse/disperse/cluster"
@@ -12,13 +13,23 @@ func (s *Server) healthz(c *gin.Context) {
 	_ = writeJSON(c, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 once the node has recovered, 503 before.
+// readyz answers 200 once Config.Ready says the node is ready, 503 before;
+// both with Ready's reason.
 func (s *Server) readyz(c *gin.Context) {
-	if !s.cfg.Ready() {
-		s.writeErrorBody(c, http.StatusServiceUnavailable, errorJSON("the node is still recovering", CodeUnavailable))
+	ok, reason := s.cfg.Ready()
+	if !ok {
+		if reason == "" {
+			reason = "the node is not ready"
+		}
+		body, _ := json.Marshal(struct {
+			errorBody
+			Reason string `json:"reason"`
+		}{errorBody{"not ready: " + reason, CodeUnavailable}, reason}) // cannot fail on strings
+		c.Header("Retry-After", "1")
+		s.writeErrorBody(c, http.StatusServiceUnavailable, body)
 		return
 	}
-	_ = writeJSON(c, http.StatusOK, map[string]string{"status": "ready"})
+	_ = writeJSON(c, http.StatusOK, map[string]string{"status": "ready", "reason": reason})
 }
 
 // members serves GET /cluster/members.

@@ -160,12 +160,29 @@ func TestTwoServersOneRegistry(t *testing.T) {
 
 func TestHealthAndReadiness(t *testing.T) {
 	var ready atomic.Bool
-	s, _, _ := newFakeServer(t, func(c *Config) { c.Ready = ready.Load })
+	s, _, _ := newFakeServer(t, func(c *Config) {
+		c.Ready = func() (bool, string) {
+			if ready.Load() {
+				return true, "synced with n2"
+			}
+			return false, "waiting for the first sync"
+		}
+	})
 	h := s.Handler()
 	wantStatus(t, do(t, h, http.MethodGet, "/healthz", nil).Code, http.StatusOK, nil)
-	wantError(t, do(t, h, http.MethodGet, "/readyz", nil), http.StatusServiceUnavailable, CodeUnavailable)
+	rec := do(t, h, http.MethodGet, "/readyz", nil)
+	wantError(t, rec, http.StatusServiceUnavailable, CodeUnavailable)
+	var notReady struct{ Error, Code, Reason string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &notReady); err != nil || notReady.Reason != "waiting for the first sync" ||
+		!strings.Contains(notReady.Error, "waiting for the first sync") || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("not ready: %s %v (%v): want the reason and Retry-After", rec.Body, rec.Header(), err)
+	}
 	ready.Store(true)
-	wantStatus(t, do(t, h, http.MethodGet, "/readyz", nil).Code, http.StatusOK, nil)
+	rec = do(t, h, http.MethodGet, "/readyz", nil)
+	wantStatus(t, rec.Code, http.StatusOK, rec.Body.Bytes())
+	if got := rec.Body.String(); got != `{"reason":"synced with n2","status":"ready"}` {
+		t.Fatalf("ready: %s", got)
+	}
 }
 
 func TestMembers(t *testing.T) {
@@ -202,7 +219,7 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	d := DefaultConfig()
-	if d.MaxKeyBytes != 1024 || d.MaxValueBytes != 1<<20 || !d.Ready() {
+	if ok, _ := d.Ready(); d.MaxKeyBytes != 1024 || d.MaxValueBytes != 1<<20 || !ok {
 		t.Fatalf("defaults %+v", d)
 	}
 }

@@ -62,9 +62,28 @@ type Config struct {
 	// BlobIdleTimeout is how long a shard transfer with another node may
 	// go without a byte moving before it is cut. Default 30s.
 	BlobIdleTimeout time.Duration
+	// BlobScrubInterval: every shard this node holds is re-read and its
+	// checksums verified at least this often. Default 24h.
+	BlobScrubInterval time.Duration
+	// BlobScrubRate bounds the scrubber's reads, in bytes per second.
+	// Default 16 MiB.
+	BlobScrubRate int64
 	// TombstoneTTL is how long a delete is remembered for anti-entropy.
 	// Default 24h.
 	TombstoneTTL time.Duration
+	// AntiEntropyInterval is how often the node compares its entries with
+	// a random peer in the background; catch-up on (re)join does not wait
+	// for it. Default 30s.
+	AntiEntropyInterval time.Duration
+	// ReadySyncTimeout is how long /readyz waits for the first sync with a
+	// live peer before it answers 200 anyway. Default 10s.
+	ReadySyncTimeout time.Duration
+	// MaxClockSkew: versions from a peer further ahead of this node's
+	// clock than this are refused. Default 1m.
+	MaxClockSkew time.Duration
+	// WALSegmentBytes is the size a log segment is preallocated to.
+	// Default 64 MiB; 4 KiB to 4 GiB.
+	WALSegmentBytes int64
 	// LogLevel is the lowest level logged. Default info.
 	LogLevel slog.Level
 	// LogFormat is "text" or "json". Default text.
@@ -105,7 +124,15 @@ func settings() []setting {
 		{"blob-parity-shards", "BLOB_PARITY_SHARDS", "2", "default m: parity shards per blob stripe", func(c *Config, v string) error { return parseInt(v, 0, 255, &c.BlobParityShards) }},
 		{"blob-rebuild-after", "BLOB_REBUILD_AFTER", "10m", "how long a shard holder may be gone before its shards are rebuilt elsewhere", func(c *Config, v string) error { return parseDuration(v, false, &c.BlobRebuildAfter) }},
 		{"blob-idle-timeout", "BLOB_IDLE_TIMEOUT", "30s", "how long a shard transfer with another node may move no byte before it is given up", func(c *Config, v string) error { return parseDuration(v, false, &c.BlobIdleTimeout) }},
+		{"blob-scrub-interval", "BLOB_SCRUB_INTERVAL", "24h", "every shard is re-read and verified at least this often", func(c *Config, v string) error { return parseDuration(v, false, &c.BlobScrubInterval) }},
+		{"blob-scrub-rate", "BLOB_SCRUB_RATE", "16MiB", "bytes per second the shard scrubber may read", func(c *Config, v string) error { return parseSize(v, 1, &c.BlobScrubRate) }},
 		{"tombstone-ttl", "TOMBSTONE_TTL", "24h", "how long a delete is kept for anti-entropy", func(c *Config, v string) error { return parseDuration(v, false, &c.TombstoneTTL) }},
+		{"antientropy-interval", "ANTIENTROPY_INTERVAL", "30s", "background comparison with a peer; catch-up on (re)join does not wait for it", func(c *Config, v string) error { return parseDuration(v, false, &c.AntiEntropyInterval) }},
+		{"ready-sync-timeout", "READY_SYNC_TIMEOUT", "10s", "how long /readyz waits for the first sync with a live peer", func(c *Config, v string) error { return parseDuration(v, false, &c.ReadySyncTimeout) }},
+		{"max-clock-skew", "MAX_CLOCK_SKEW", "1m", "peer versions further ahead of this node's clock are refused", func(c *Config, v string) error { return parseDuration(v, false, &c.MaxClockSkew) }},
+		{"wal-segment-bytes", "WAL_SEGMENT_BYTES", "64MiB", "size of a preallocated log segment (4KiB to 4GiB)", func(c *Config, v string) error {
+			return parseSizeRange(v, minSegmentBytes, maxSegmentBytes, &c.WALSegmentBytes)
+		}},
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }},
 		{"log-format", "LOG_FORMAT", "text", "text or json", func(c *Config, v string) error { return parseFormat(v, &c.LogFormat) }},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "how long SIGTERM waits for in-flight requests", func(c *Config, v string) error { return parseDuration(v, false, &c.ShutdownTimeout) }},
@@ -225,7 +252,7 @@ func writeServeUsage(w io.Writer, table []setting) {
 		if def == "" {
 			def = emptyDefault(s.flag)
 		}
-		fmt.Fprintf(w, "  --%-20s $%-19s default %s\n        %s\n", s.flag, s.env, def, s.usage)
+		fmt.Fprintf(w, "  --%-20s $%-20s default %s\n        %s\n", s.flag, s.env, def, s.usage)
 	}
 }
 
@@ -260,6 +287,27 @@ func parseDuration(v string, zeroOK bool, dst *time.Duration) error {
 		return fmt.Errorf("%s must be positive", v)
 	}
 	*dst = d
+	return nil
+}
+
+// The range of --wal-segment-bytes. Below a few KiB nearly every commit
+// would start a new file; every segment is written in full when it is made,
+// so a huge one costs that much disk and time at each rollover.
+const (
+	minSegmentBytes = 4 << 10
+	maxSegmentBytes = 4 << 30
+)
+
+// parseSizeRange is parseSize within lo..hi bytes.
+func parseSizeRange(v string, lo, hi int64, dst *int64) error {
+	var n int64
+	if err := parseSize(v, 0, &n); err != nil {
+		return err
+	}
+	if n < lo || n > hi {
+		return fmt.Errorf("%q is out of range %s..%s", v, formatSize(lo), formatSize(hi))
+	}
+	*dst = n
 	return nil
 }
 

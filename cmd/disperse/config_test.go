@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -29,7 +30,10 @@ func TestParseServeDefaults(t *testing.T) {
 		GossipPort: 7946, HTTPPort: 8000, Bind: "127.0.0.1", DataDir: "./data",
 		Fsync: wal.SyncAlways, SnapshotInterval: 60 * time.Second, SnapshotWALBytes: 64 << 20,
 		MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, BlobDataShards: 4, BlobParityShards: 2,
-		BlobRebuildAfter: 10 * time.Minute, BlobIdleTimeout: 30 * time.Second, TombstoneTTL: 24 * time.Hour, LogLevel: slog.LevelInfo, LogFormat: "text",
+		BlobRebuildAfter: 10 * time.Minute, BlobIdleTimeout: 30 * time.Second,
+		BlobScrubInterval: 24 * time.Hour, BlobScrubRate: 16 << 20, TombstoneTTL: 24 * time.Hour,
+		AntiEntropyInterval: 30 * time.Second, ReadySyncTimeout: 10 * time.Second, MaxClockSkew: time.Minute,
+		WALSegmentBytes: 64 << 20, LogLevel: slog.LevelInfo, LogFormat: "text",
 		ShutdownTimeout: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(cfg, DefaultConfig()) {
@@ -85,6 +89,16 @@ func TestParseServePrecedence(t *testing.T) {
 			func(c Config) bool { return c.Bind == "0.0.0.0" && c.Advertise == "node1.internal" }},
 		{"blob shards", nil, map[string]string{"BLOB_DATA_SHARDS": "10", "BLOB_PARITY_SHARDS": "0"},
 			func(c Config) bool { return c.BlobDataShards == 10 && c.BlobParityShards == 0 }},
+		{"cluster timings", []string{"--antientropy-interval", "5s", "--max-clock-skew", "30s"}, map[string]string{"READY_SYNC_TIMEOUT": "2s", "MAX_CLOCK_SKEW": "1h"},
+			func(c Config) bool {
+				return c.AntiEntropyInterval == 5*time.Second && c.ReadySyncTimeout == 2*time.Second && c.MaxClockSkew == 30*time.Second
+			}},
+		{"log segment size", nil, map[string]string{"WAL_SEGMENT_BYTES": "4KiB"},
+			func(c Config) bool { return c.WALSegmentBytes == 4<<10 }},
+		{"largest log segment", []string{"--wal-segment-bytes", "4GiB"}, nil,
+			func(c Config) bool { return c.WALSegmentBytes == 4<<30 }},
+		{"blob scrubbing", []string{"--blob-scrub-rate", "1MiB"}, map[string]string{"BLOB_SCRUB_INTERVAL": "1h", "BLOB_SCRUB_RATE": "5"},
+			func(c Config) bool { return c.BlobScrubInterval == time.Hour && c.BlobScrubRate == 1<<20 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,6 +145,16 @@ func TestParseServeBadSettings(t *testing.T) {
 		{nil, map[string]string{"TOMBSTONE_TTL": "forever"}, `bad setting --tombstone-ttl (from TOMBSTONE_TTL): "forever" is not a duration (e.g. 300ms, 5s, 1h)`},
 		{[]string{"--blob-rebuild-after", "0s"}, nil, `bad setting --blob-rebuild-after: 0s must be positive`},
 		{nil, map[string]string{"BLOB_IDLE_TIMEOUT": "-1s"}, `bad setting --blob-idle-timeout (from BLOB_IDLE_TIMEOUT): -1s must be positive`},
+		{[]string{"--blob-scrub-interval", "0s"}, nil, `bad setting --blob-scrub-interval: 0s must be positive`},
+		{nil, map[string]string{"BLOB_SCRUB_RATE": "0"}, `bad setting --blob-scrub-rate (from BLOB_SCRUB_RATE): "0" is less than 1 bytes`},
+		{[]string{"--blob-scrub-rate", "fast"}, nil, `bad setting --blob-scrub-rate: "fast" is not a size (bytes, or a whole number with KiB, MiB or GiB)`},
+		{nil, map[string]string{"ANTIENTROPY_INTERVAL": "0s"}, `bad setting --antientropy-interval (from ANTIENTROPY_INTERVAL): 0s must be positive`},
+		{[]string{"--antientropy-interval", "30"}, nil, `bad setting --antientropy-interval: "30" is not a duration (e.g. 300ms, 5s, 1h)`},
+		{nil, map[string]string{"READY_SYNC_TIMEOUT": "-5s"}, `bad setting --ready-sync-timeout (from READY_SYNC_TIMEOUT): -5s must be positive`},
+		{[]string{"--max-clock-skew", "0s"}, nil, `bad setting --max-clock-skew: 0s must be positive`},
+		{nil, map[string]string{"WAL_SEGMENT_BYTES": "1KiB"}, `bad setting --wal-segment-bytes (from WAL_SEGMENT_BYTES): "1KiB" is out of range 4KiB..4GiB`},
+		{[]string{"--wal-segment-bytes", "8GiB"}, nil, `bad setting --wal-segment-bytes: "8GiB" is out of range 4KiB..4GiB`},
+		{[]string{"--wal-segment-bytes", "0"}, nil, `bad setting --wal-segment-bytes: "0" is out of range 4KiB..4GiB`},
 		{nil, map[string]string{"LOG_LEVEL": "loud"}, `bad setting --log-level (from LOG_LEVEL): "loud" is not debug, info, warn or error`},
 		{[]string{"--log-format", "xml"}, nil, `bad setting --log-format: "xml" is not text or json`},
 		{[]string{"--http-port", "7946"}, nil, `bad setting --http-port: 7946 is also the gossip port`},
@@ -164,7 +188,7 @@ func TestParseServeHelp(t *testing.T) {
 			t.Errorf("--help does not list %s with $%s:\n%s", line, s.env, out.String())
 		}
 	}
-	for _, want := range []string{"default 7946", "default 64MiB", "default always", "default 127.0.0.1"} {
+	for _, want := range []string{"default 7946", "default 64MiB", "default always", "default 127.0.0.1", "default 30s", "default 16MiB"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}
@@ -201,5 +225,52 @@ func TestBlobConfigFromSettings(t *testing.T) {
 	if got.Dir != filepath.Join("d", "blobs") || got.DataShards != 6 || got.ParityShards != blob.NoParity ||
 		got.RebuildAfter != 90*time.Second || got.TransferIdleTimeout != 2*time.Minute {
 		t.Fatalf("blob config %+v from %+v", got, cfg)
+	}
+}
+
+// TestClusterAndEngineConfigFromSettings: the cluster and log settings reach
+// the cluster node and the engine, and the cluster keeps its state in the
+// data directory.
+func TestClusterAndEngineConfigFromSettings(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = "d"
+	cfg.AntiEntropyInterval, cfg.ReadySyncTimeout, cfg.MaxClockSkew = 7*time.Second, 3*time.Second, 90*time.Second
+	c := clusterConfig(cfg, slog.New(slog.DiscardHandler), nil)
+	if c.Dir != filepath.Join("d", "cluster") || c.AntiEntropyInterval != 7*time.Second ||
+		c.ReadySyncTimeout != 3*time.Second || c.MaxClockSkew != 90*time.Second {
+		t.Fatalf("cluster config %+v from %+v", c, cfg)
+	}
+}
+
+// TestReadmeListsEverySetting keeps README.md's settings table in step with
+// the settings of serve --help, both ways.
+func TestReadmeListsEverySetting(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{} // flag -> env, from rows "| `--flag` | `ENV` | ..."
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`--") {
+			continue
+		}
+		rows[strings.Trim(strings.TrimSpace(cells[1]), "`-")] = strings.Trim(strings.TrimSpace(cells[2]), "`")
+	}
+	known := map[string]bool{}
+	for _, s := range settings() {
+		known[s.flag] = true
+		env, ok := rows[s.flag]
+		switch {
+		case !ok:
+			t.Errorf("README.md's settings table has no row for --%s", s.flag)
+		case env != s.env:
+			t.Errorf("README.md: --%s has variable %s, serve reads %s", s.flag, env, s.env)
+		}
+	}
+	for f := range rows {
+		if !known[f] {
+			t.Errorf("README.md lists --%s, which serve does not have", f)
+		}
 	}
 }

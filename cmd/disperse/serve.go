@@ -69,6 +69,12 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 		log.Info("stopping", "reason", context.Cause(ctx))
 	case err = <-served:
 		err = fmt.Errorf("http server: %w", err)
+	case <-n.cluster.Fatal():
+		// The error is the node's last line; the log only says why it stops.
+		log.Info("stopping", "reason", "the cluster node cannot go on")
+		if err = n.cluster.FatalErr(); err == nil {
+			err = errors.New("cluster: the node cannot go on")
+		}
 	}
 	shutdownHTTP(srv, cfg.ShutdownTimeout, log)
 	if cerr := n.close(log); err == nil {
@@ -113,7 +119,15 @@ func start(cfg Config, log *slog.Logger, h *switchHandler) (*node, error) {
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
 	n.blobs = bs
+	// The switch handler answers for the node until its routes are
+	// installed; then the cluster node says whether it has synced.
 	var ready atomic.Bool
+	readiness := func() (bool, string) {
+		if !ready.Load() {
+			return false, "the node is recovering its data"
+		}
+		return cn.Readiness()
+	}
 	srv, err := httpd.New(httpd.Config{
 		Cache:         cn,
 		Members:       cn,
@@ -122,7 +136,7 @@ func start(cfg Config, log *slog.Logger, h *switchHandler) (*node, error) {
 		MaxValueBytes: cfg.MaxValueBytes,
 		Registerer:    reg,
 		Gatherer:      reg,
-		Ready:         ready.Load,
+		Ready:         readiness,
 		Logger:        log.With("component", "http"),
 	})
 	if err != nil {
@@ -142,6 +156,7 @@ func openEngine(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*engin
 		SnapshotInterval: cfg.SnapshotInterval,
 		SnapshotWALBytes: cfg.SnapshotWALBytes,
 		TombstoneTTL:     cfg.TombstoneTTL,
+		SegmentBytes:     cfg.WALSegmentBytes,
 		Logger:           log.With("component", "engine"),
 		Registerer:       reg,
 	})
@@ -334,6 +349,7 @@ func absDir(dir string) string {
 func clusterConfig(cfg Config, log *slog.Logger, reg prometheus.Registerer) cluster.Config {
 	c := cluster.DefaultConfig()
 	c.Name = cfg.Name
+	c.Dir = filepath.Join(cfg.DataDir, "cluster")
 	c.BindAddr = cfg.Bind
 	c.AdvertiseAddr = cfg.Advertise
 	c.GossipPort = cfg.GossipPort
@@ -344,6 +360,9 @@ func clusterConfig(cfg Config, log *slog.Logger, reg prometheus.Registerer) clus
 	c.ProbeInterval = cfg.ProbeInterval
 	c.ProbeTimeout = cfg.ProbeTimeout
 	c.TombstoneTTL = cfg.TombstoneTTL
+	c.AntiEntropyInterval = cfg.AntiEntropyInterval
+	c.ReadySyncTimeout = cfg.ReadySyncTimeout
+	c.MaxClockSkew = cfg.MaxClockSkew
 	c.Logger = log.With("component", "cluster")
 	c.Registerer = reg
 	return c
