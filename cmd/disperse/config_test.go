@@ -228,17 +228,22 @@ func TestBlobConfigFromSettings(t *testing.T) {
 	}
 }
 
-// TestClusterAndEngineConfigFromSettings: the cluster and log settings reach
+// TestEngineAndClusterConfigFromSettings: the cluster and log settings reach
 // the cluster node and the engine, and the cluster keeps its state in the
 // data directory.
-func TestClusterAndEngineConfigFromSettings(t *testing.T) {
+func TestEngineAndClusterConfigFromSettings(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DataDir = "d"
 	cfg.AntiEntropyInterval, cfg.ReadySyncTimeout, cfg.MaxClockSkew = 7*time.Second, 3*time.Second, 90*time.Second
-	c := clusterConfig(cfg, slog.New(slog.DiscardHandler), nil)
+	cfg.WALSegmentBytes = 1 << 20
+	log := slog.New(slog.DiscardHandler)
+	c := clusterConfig(cfg, log, nil)
 	if c.Dir != filepath.Join("d", "cluster") || c.AntiEntropyInterval != 7*time.Second ||
 		c.ReadySyncTimeout != 3*time.Second || c.MaxClockSkew != 90*time.Second {
 		t.Fatalf("cluster config %+v from %+v", c, cfg)
+	}
+	if e := engineConfig(cfg, log, nil); e.Dir != "d" || e.SegmentBytes != 1<<20 || e.TombstoneTTL != cfg.TombstoneTTL {
+		t.Fatalf("engine config %+v from %+v", e, cfg)
 	}
 }
 

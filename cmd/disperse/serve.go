@@ -132,6 +132,7 @@ func start(cfg Config, log *slog.Logger, h *switchHandler) (*node, error) {
 		Cache:         cn,
 		Members:       cn,
 		Blobs:         bs,
+		Peers:         cn.Handler(),
 		MaxKeyBytes:   cfg.MaxKeyBytes,
 		MaxValueBytes: cfg.MaxValueBytes,
 		Registerer:    reg,
@@ -150,16 +151,7 @@ func start(cfg Config, log *slog.Logger, h *switchHandler) (*node, error) {
 }
 
 func openEngine(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*engine.Engine, error) {
-	eng, err := engine.Open(engine.Config{
-		Dir:              cfg.DataDir,
-		Sync:             cfg.Fsync,
-		SnapshotInterval: cfg.SnapshotInterval,
-		SnapshotWALBytes: cfg.SnapshotWALBytes,
-		TombstoneTTL:     cfg.TombstoneTTL,
-		SegmentBytes:     cfg.WALSegmentBytes,
-		Logger:           log.With("component", "engine"),
-		Registerer:       reg,
-	})
+	eng, err := engine.Open(engineConfig(cfg, log, reg))
 	switch {
 	case errors.Is(err, engine.ErrLocked):
 		return nil, &lineError{msg: fmt.Sprintf("data dir %s: locked by another running node", cfg.DataDir), err: err}
@@ -176,6 +168,20 @@ func openEngine(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*engin
 		"torn_file", r.Log.TornFile,
 		"took", r.Took.String())
 	return eng, nil
+}
+
+// engineConfig maps the node settings onto the engine's.
+func engineConfig(cfg Config, log *slog.Logger, reg prometheus.Registerer) engine.Config {
+	return engine.Config{
+		Dir:              cfg.DataDir,
+		Sync:             cfg.Fsync,
+		SegmentBytes:     cfg.WALSegmentBytes,
+		SnapshotInterval: cfg.SnapshotInterval,
+		SnapshotWALBytes: cfg.SnapshotWALBytes,
+		TombstoneTTL:     cfg.TombstoneTTL,
+		Logger:           log.With("component", "engine"),
+		Registerer:       reg,
+	}
 }
 
 // close stops the blob store, leaves the cluster and closes the engine
