@@ -23,10 +23,10 @@ import (
 // node's own join never waits for a periodic timer.
 const readyWithin = 3 * time.Second
 
-// catchUpOps is the load of TestClusterRestartCatchesUp: the keys of round r
-// under prefix, as ops on a model. Before the node goes away, 200 keys
-// (pre/...) are written; while it is away 1,000 new keys are written, the
-// first 100 pre keys deleted and the other 100 overwritten.
+// catchUpOps are the writes of restartCatchesUp, under round/. Before the
+// node goes away, 200 keys (pre/...) are written; while it is away 1,000 new
+// keys are written, the first 100 pre keys deleted and the other 100
+// overwritten.
 func catchUpOps(round string) (before, while []op) {
 	for k := range 200 {
 		key := fmt.Sprintf("%s/pre/%03d", round, k)
@@ -47,7 +47,8 @@ func catchUpOps(round string) (before, while []op) {
 	return before, while
 }
 
-// restartCatchesUp is TestClusterRestart*: node c goes away with sig (its
+// restartCatchesUp is the test of the three tests below: node-c goes away
+// with sig (its
 // data directory wiped if wipe) while the others take writes, deletes and
 // overwrites; when it comes back, its first 200 on /readyz must come within
 // readyWithin of its start, and at that moment it must serve every one of
