@@ -48,11 +48,10 @@ func catchUpOps(round string) (before, while []op) {
 }
 
 // restartCatchesUp is the test of the three tests below: node-c goes away
-// with sig (its
-// data directory wiped if wipe) while the others take writes, deletes and
-// overwrites; when it comes back, its first 200 on /readyz must come within
-// readyWithin of its start, and at that moment it must serve every one of
-// those changes.
+// with sig (its data directory wiped if wipe) while the others take writes,
+// deletes and overwrites; when it comes back, its first 200 on /readyz must
+// come within readyWithin of its start, and at that moment it must serve
+// every one of those changes.
 func restartCatchesUp(t *testing.T, sig syscall.Signal, wipe bool) {
 	c := newCluster(t, 3)
 	const away = 2
