@@ -71,8 +71,15 @@
 // index no longer holds, and sets "seq", all in one transaction; only after
 // the commit does the log drop the segments at or below seq. The state
 // written may be newer than seq (writes keep landing while it runs); replay
-// of the records after seq is idempotent, so that is harmless. A failed
-// snapshot puts its keys back into the dirty sets.
+// of the records after seq is idempotent, so that is harmless.
+//
+// A failed snapshot puts its keys back into the dirty sets and gives back
+// the disk space it took: a commit grows the file and writes its new pages
+// past the old end, and when a write fails (ENOSPC) bbolt rolls back but
+// keeps the file's size and the blocks written. The engine truncates the
+// file to its size before the transaction (never below the committed
+// high-water mark), so that a retried snapshot cannot keep what an
+// operator freed, and the log can take it for new segments.
 //
 // bbolt is opened with NoFreelistSync, so a commit does not write the
 // freelist: bbolt rebuilds it by walking the pages at open. The data and
@@ -107,6 +114,7 @@
 //   - A local slot, when present, is newer than the replicated slot.
 //   - A bucket's digest is the XOR of the entry hashes of the replicated
 //     slots of its keys.
+//   - A failed snapshot leaves the bbolt file no larger than before it.
 //   - The dirty sets hold every key changed since the last swap.
 //
 // # Index structures

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 	"unsafe"
@@ -112,12 +114,14 @@ func (e *Engine) snapshotLocked() error {
 }
 
 // writeSnapshot writes the current state of keys and seq in one
-// transaction. Keys no longer in the index are deleted.
+// transaction. Keys no longer in the index are deleted. A failed
+// transaction gives back the disk space it took (giveBack).
 func (e *Engine) writeSnapshot(keys []string, seq uint64) error {
 	var (
 		a    arena
 		ents []Entry
 	)
+	before, statErr := fileSize(e.db.Path())
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketKeys)
 		b.FillPercent = snapshotFillPercent
@@ -143,9 +147,72 @@ func (e *Engine) writeSnapshot(keys []string, seq uint64) error {
 		return meta.Put(metaSeq, binary.BigEndian.AppendUint64(nil, seq))
 	})
 	if err != nil {
-		return fmt.Errorf("engine: write snapshot (%d keys, seq %d): %w", len(keys), seq, err)
+		err = fmt.Errorf("engine: write snapshot (%d keys, seq %d): %w", len(keys), seq, err)
+		if statErr == nil {
+			err = errors.Join(err, e.giveBack(before))
+		}
+		return err
 	}
 	return nil
+}
+
+// giveBack truncates the snapshot file to size, its size before a
+// transaction that failed, but never below the pages the committed state
+// uses (a failed fsync can leave a new meta page in force).
+//
+// A commit grows the file (ftruncate, which allocates nothing) and then
+// writes its new pages past the old end. When a write fails (ENOSPC), bbolt
+// rolls back, but the file keeps its size and the blocks of every page
+// written: bbolt never shrinks a file. Each retried snapshot would then
+// keep whatever space was freed meanwhile, and the log could never get a
+// new segment, so the node would refuse writes until a restart.
+//
+// Only snapshots write to e.db, one at a time under e.snapMu, so nothing
+// else uses the pages past the committed end; bbolt's map may reach past
+// the end of the file, but nothing reads there, and the next commit grows
+// the file again before it writes.
+func (e *Engine) giveBack(size int64) error {
+	var need int64
+	err := e.db.View(func(tx *bolt.Tx) error {
+		need = tx.Size() // the high-water mark: pages [0, pgid) are in use
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("engine: snapshot size after a failed write: %w", err)
+	}
+	path := e.db.Path()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("engine: give back snapshot space: %w", err)
+	}
+	err = shrink(f, max(size, need))
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("engine: give back snapshot space of %s: %w", path, err)
+	}
+	return nil
+}
+
+// shrink truncates f to size if it is larger, and makes that durable.
+func shrink(f *os.File, size int64) error {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() <= size {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+func fileSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 // arena hands out byte slices that stay valid until it is dropped, as
