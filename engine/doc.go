@@ -18,7 +18,8 @@
 //   - Readers see the local slot when there is one (it is newer by the rule
 //     above), except that a local value past its expiry lets the replicated
 //     entry show through. Tombstones and expired values are never returned.
-//   - Digests and BucketEntries cover the replicated slots only.
+//   - Digests, LeafDigests, BucketEntries and LeafEntries cover the
+//     replicated slots only.
 //
 // # Expiry
 //
@@ -112,8 +113,9 @@
 //   - Every acknowledged Apply is in the log, or in the snapshot whose seq
 //     covers its record.
 //   - A local slot, when present, is newer than the replicated slot.
-//   - A bucket's digest is the XOR of the entry hashes of the replicated
-//     slots of its keys.
+//   - A leaf's digest is the XOR of the entry hashes of the replicated
+//     slots of its keys; a bucket's digest is the XOR of its leaves'
+//     digests (leaf l lies in bucket l % Buckets).
 //   - A failed snapshot leaves the bbolt file no larger than before it.
 //   - The dirty sets hold every key changed since the last swap.
 //
@@ -121,18 +123,24 @@
 //
 // Buckets shards, one per anti-entropy bucket (BucketOf: FNV-1a of the key
 // modulo Buckets), each with a mutex, an open-addressing hash table of its
-// items, side maps for the rare parts, its dirty set and its digest. One
-// B-tree over all items orders keys for List; List reads it in chunks and
-// checks each key under its shard's lock, never holding both locks. Lock
-// order: shard, then the B-tree or the deadline heap.
+// items, side maps for the rare parts, its dirty set and its digest. Beside
+// them, Leaves leaf digests (LeafOf: the same hash modulo Leaves, so a
+// leaf's keys all lie in shard leaf % Buckets), each written under its
+// shard's lock together with the shard's digest: a write changes one leaf
+// and one bucket term in O(1). LeafEntries walks the leaf's shard and keeps
+// the keys of the leaf. One B-tree over all items orders keys for List;
+// List reads it in chunks and checks each key under its shard's lock, never
+// holding both locks. Lock order: shard, then the B-tree or the deadline
+// heap.
 //
 // # Memory
 //
 // One item of 48 bytes per key; the key and the replicated value share one
 // allocation; content types are interned; local slots and rare content
 // types live in side maps; the shard tables cost about 12 bytes a key and
-// the B-tree about 16. For 1,000,000 keys of 16 bytes with 100-byte values
-// the heap in use is about 1.9 times the raw bytes (BenchmarkRecovery1M).
+// the B-tree about 16; the leaf digests are a fixed 512 KiB. For 1,000,000
+// keys of 16 bytes with 100-byte values the heap in use is about 1.9 times
+// the raw bytes (BenchmarkRecovery1M).
 // Returned values alias the engine's memory and must not be modified.
 //
 // # Example

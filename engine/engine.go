@@ -28,8 +28,13 @@ var (
 	ErrCorrupt = errors.New("engine: corrupt encoding")
 )
 
-// Buckets is the number of key-hash buckets anti-entropy compares.
+// Buckets is the number of key-hash buckets anti-entropy compares
+// (BucketOf).
 const Buckets = 1024
+
+// Leaves is the number of key-hash leaves of the anti-entropy hash tree
+// (LeafOf): each bucket splits into Leaves/Buckets leaves.
+const Leaves = 65536
 
 // Engine is the in-memory index of one node with its log and snapshot.
 // It is safe for concurrent use.
@@ -266,8 +271,17 @@ func (e *Engine) List(prefix, after string, limit int) (keys []string, next stri
 // entries, tombstones included: the XOR of a 64-bit hash of each entry's
 // key, version, expiry and deleted flag. Two engines holding the same
 // replicated entries have the same digests, whatever the order of writes.
+// Bucket b's digest is the XOR of the LeafDigests of the leaves l with
+// l % Buckets == b.
 func (e *Engine) Digests() []uint64 {
 	return e.ix.digests()
+}
+
+// LeafDigests returns one hash per leaf (see LeafOf), in a fresh slice of
+// Leaves: the XOR of the same entry hashes as Digests over the replicated
+// entries of that leaf.
+func (e *Engine) LeafDigests() []uint64 {
+	return e.ix.leafDigests()
 }
 
 // BucketEntries returns the replicated entries of one bucket (see
@@ -277,6 +291,16 @@ func (e *Engine) BucketEntries(bucket int) []Entry {
 		return nil
 	}
 	return e.ix.bucketEntries(bucket)
+}
+
+// LeafEntries returns the replicated entries of one leaf (see LeafOf),
+// tombstones included; nil for a leaf out of range or without entries.
+// Values alias the engine's memory.
+func (e *Engine) LeafEntries(leaf int) []Entry {
+	if leaf < 0 || leaf >= Leaves {
+		return nil
+	}
+	return e.ix.leafEntries(leaf)
 }
 
 // Stats reads the engine's counters.

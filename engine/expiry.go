@@ -213,7 +213,8 @@ func (ix *index) expire(s *shard, it *item, now int64) {
 // dropRepl empties the replicated slot, keeping the item for its local one.
 func (ix *index) dropRepl(s *shard, it *item) {
 	key := it.key()
-	s.digest.Store(s.digest.Load() ^ entryHash(hashKey(key), it.ver, it.exp, it.flags&itemDeleted != 0))
+	h := hashKey(key)
+	ix.xorDigest(s, h, replHash(h, it))
 	if it.flags&itemCtypeX != 0 {
 		delete(s.ctypes, it)
 	}

@@ -16,14 +16,17 @@ type shard struct {
 	locals map[*item]*slot
 	ctypes map[*item]string
 	dirty  map[string]struct{} // keys changed since the last snapshot swap
-	digest atomic.Uint64       // XOR of entryHash over the replicated slots
+	digest atomic.Uint64       // XOR of entryHash over the replicated slots; the XOR of its leaves
 }
 
 // index is the in-memory state: shards by bucket for point access and
-// per-bucket work, an ordered tree for listing, a deadline heap for expiry.
-// Lock order: shard.mu, then treeMu or deadlines.mu.
+// per-bucket work, leaf digests, an ordered tree for listing, a deadline
+// heap for expiry. Lock order: shard.mu, then treeMu or deadlines.mu.
 type index struct {
-	shards    [Buckets]shard
+	shards [Buckets]shard
+	// leaves[l] is the XOR of entryHash over the replicated slots of leaf l,
+	// written under the lock of the leaf's shard (l % Buckets).
+	leaves    [Leaves]atomic.Uint64
 	treeMu    sync.RWMutex
 	tree      *btree.BTreeG[*item]
 	ct        *interner
@@ -171,7 +174,7 @@ func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
 
 func (ix *index) setRepl(s *shard, it *item, e *Entry, h uint64) {
 	if it.flags&itemRepl != 0 {
-		s.digest.Store(s.digest.Load() ^ entryHash(h, it.ver, it.exp, it.flags&itemDeleted != 0))
+		ix.xorDigest(s, h, replHash(h, it))
 	}
 	ct, over := ix.fillRepl(it, e)
 	ix.attachRepl(s, it, h, ct, over)
@@ -214,7 +217,7 @@ func (ix *index) attachRepl(s *shard, it *item, h uint64, ctype string, overflow
 		delete(s.ctypes, it)
 		it.flags &^= itemCtypeX
 	}
-	s.digest.Store(s.digest.Load() ^ entryHash(h, it.ver, it.exp, it.flags&itemDeleted != 0))
+	ix.xorDigest(s, h, replHash(h, it))
 }
 
 func (ix *index) setLocal(s *shard, it *item, e *Entry) {
@@ -300,27 +303,6 @@ func (ix *index) get(key string, now int64) (Entry, bool) {
 	e, ok := ix.visible(s, it, now)
 	e.Key = key
 	return e, ok
-}
-
-func (ix *index) digests() []uint64 {
-	out := make([]uint64, Buckets)
-	for i := range ix.shards {
-		out[i] = ix.shards[i].digest.Load()
-	}
-	return out
-}
-
-func (ix *index) bucketEntries(b int) []Entry {
-	s := &ix.shards[b]
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]Entry, 0, s.t.n)
-	s.t.each(func(it *item) {
-		if it.flags&itemRepl != 0 {
-			out = append(out, ix.replEntry(s, it))
-		}
-	})
-	return out
 }
 
 func (ix *index) stats() Stats {

@@ -162,6 +162,15 @@ func hashKey(key string) uint64 {
 // same on every node.
 func BucketOf(key string) int { return int(hashKey(key) % Buckets) }
 
+// LeafOf is the anti-entropy leaf of key, in [0, Leaves). It is the same on
+// every node. Buckets divides Leaves, so LeafOf(key) % Buckets ==
+// BucketOf(key): a leaf lies in exactly one bucket.
+func LeafOf(key string) int { return int(hashKey(key) % Leaves) }
+
+// A leaf must lie in one bucket: this fails to compile unless Buckets
+// divides Leaves.
+var _ [0]struct{} = [Leaves % Buckets]struct{}{}
+
 // mix is the splitmix64 finalizer.
 func mix(x uint64) uint64 {
 	x ^= x >> 30
