@@ -20,6 +20,10 @@
 //     entry show through. Tombstones and expired values are never returned.
 //   - Digests, LeafDigests, BucketEntries and LeafEntries cover the
 //     replicated slots only.
+//   - Head is the newest version held in either slot, tombstones
+//     included: what a new write must beat. MaxVersion is the largest
+//     version applied or loaded since Open, so that a node's clock can
+//     start above everything it holds.
 //
 // # Expiry
 //
@@ -116,6 +120,7 @@
 //   - A leaf's digest is the XOR of the entry hashes of the replicated
 //     slots of its keys; a bucket's digest is the XOR of its leaves'
 //     digests (leaf l lies in bucket l % Buckets).
+//   - MaxVersion is at least the version of every slot held.
 //   - A failed snapshot leaves the bbolt file no larger than before it.
 //   - The dirty sets hold every key changed since the last swap.
 //
@@ -128,10 +133,11 @@
 // leaf's keys all lie in shard leaf % Buckets), each written under its
 // shard's lock together with the shard's digest: a write changes one leaf
 // and one bucket term in O(1). LeafEntries walks the leaf's shard and keeps
-// the keys of the leaf. One B-tree over all items orders keys for List;
-// List reads it in chunks and checks each key under its shard's lock, never
-// holding both locks. Lock order: shard, then the B-tree or the deadline
-// heap.
+// the keys of the leaf. The largest version seen is two atomics, raised
+// under a mutex only when a version beats it. One B-tree over all items
+// orders keys for List; List reads it in chunks and checks each key under
+// its shard's lock, never holding both locks. Lock order: shard, then the
+// B-tree or the deadline heap.
 //
 // # Memory
 //

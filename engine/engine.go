@@ -267,6 +267,22 @@ func (e *Engine) List(prefix, after string, limit int) (keys []string, next stri
 	return e.ix.list(prefix, after, limit, e.now())
 }
 
+// Head returns the newest version the engine holds for key in either slot,
+// tombstones and expiry markers included, and false when it holds nothing
+// for key. A write newer than it wins (Apply).
+func (e *Engine) Head(key string) (Version, bool) {
+	return e.ix.head(key)
+}
+
+// MaxVersion returns the largest version the engine has applied or loaded:
+// from the snapshot and the log at Open and from every Apply since, stored
+// or not, including entries collected since. It never goes down; a node
+// seeds its hybrid logical clock above it at start. It is the zero version
+// for an engine that never held anything.
+func (e *Engine) MaxVersion() Version {
+	return e.ix.maxVer.get()
+}
+
 // Digests returns one hash per bucket over the replicated (not Local)
 // entries, tombstones included: the XOR of a 64-bit hash of each entry's
 // key, version, expiry and deleted flag. Two engines holding the same

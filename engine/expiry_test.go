@@ -80,6 +80,14 @@ func clockedConfig(dir string) (Config, *fakeClock) {
 	return cfg, clock
 }
 
+// ttlConfig is clockedConfig in a fresh directory with tombstones and
+// expiry markers kept an hour.
+func ttlConfig(tb testing.TB) (Config, *fakeClock) {
+	cfg, clock := clockedConfig(tb.TempDir())
+	cfg.TombstoneTTL = time.Hour
+	return cfg, clock
+}
+
 func TestExpiryFollowsConfiguredClock(t *testing.T) {
 	cfg, clock := clockedConfig(t.TempDir())
 	e := openTest(t, cfg)

@@ -27,6 +27,7 @@ type index struct {
 	// leaves[l] is the XOR of entryHash over the replicated slots of leaf l,
 	// written under the lock of the leaf's shard (l % Buckets).
 	leaves    [Leaves]atomic.Uint64
+	maxVer    maxVersion // the largest version applied or loaded
 	treeMu    sync.RWMutex
 	tree      *btree.BTreeG[*item]
 	ct        *interner
@@ -137,7 +138,9 @@ func (s *shard) wins(it *item, e *Entry) bool {
 
 // apply puts e into the index if it wins and reports whether it did. It
 // marks the key dirty when dirty is set (everything but snapshot loading).
+// Its version counts towards maxVer either way.
 func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
+	ix.maxVer.note(e.Version)
 	h := hashKey(e.Key)
 	s := ix.shard(h)
 	s.mu.Lock()
@@ -303,6 +306,28 @@ func (ix *index) get(key string, now int64) (Entry, bool) {
 	e, ok := ix.visible(s, it, now)
 	e.Key = key
 	return e, ok
+}
+
+// head is the newest version held for key in either slot.
+func (ix *index) head(key string) (Version, bool) {
+	h := hashKey(key)
+	s := ix.shard(h)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	it := s.t.get(key, h)
+	if it == nil {
+		return Version{}, false
+	}
+	var v Version
+	if it.flags&itemRepl != 0 {
+		v = it.ver
+	}
+	if it.flags&itemLocal != 0 {
+		if l := s.locals[it]; l.ver.Compare(v) > 0 {
+			v = l.ver
+		}
+	}
+	return v, true
 }
 
 func (ix *index) stats() Stats {

@@ -141,6 +141,7 @@ func (ix *index) prepare(ents []Entry) loadedKey {
 	key := ents[0].Key
 	lk := loadedKey{it: &item{klen: uint32(len(key)), hidx: -1}, h: hashKey(key)}
 	for i := range ents {
+		ix.maxVer.note(ents[i].Version)
 		if ents[i].Local {
 			lk.local = ix.newLocal(&ents[i])
 		} else {
