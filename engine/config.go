@@ -25,7 +25,8 @@ type Config struct {
 	// snapshot passes this. Default 64 MiB.
 	SnapshotWALBytes int64
 	// TombstoneTTL is how long a replicated tombstone is kept after its
-	// version's wall time before it is collected. Default 24h.
+	// version's wall time, and an expiry marker after its ExpiresAt, before
+	// it is collected. Default 24h.
 	TombstoneTTL time.Duration
 	// Now is the clock for expiry. Default time.Now.
 	Now func() time.Time
@@ -104,8 +105,8 @@ func (c Config) withDefaults() Config {
 
 // Stats is a point-in-time view of the engine.
 type Stats struct {
-	Keys        int   // live keys (values, not tombstones); expired ones count until collected
-	Tombstones  int   // keys whose visible entry is a tombstone
+	Keys        int   // live keys (values); an expired value counts until the reaper makes it a marker
+	Tombstones  int   // tombstones and expiry markers: keys whose visible slot is one
 	LogBytes    int64 // bytes in the log on disk
 	LastSeq     uint64
 	SnapshotSeq uint64 // log sequence number the snapshot covers
@@ -116,7 +117,7 @@ type Stats struct {
 // RecoveryInfo says what Open recovered.
 type RecoveryInfo struct {
 	SnapshotEntries int   // entries loaded from the snapshot
-	ExpiredSkipped  int   // expired entries (and collectable tombstones) not kept
+	ExpiredSkipped  int   // slots not kept: tombstones and expiry markers past collection, expired local values
 	LogRecords      int64 // log records replayed
 	Log             wal.RecoveryInfo
 	Took            time.Duration

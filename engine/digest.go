@@ -1,7 +1,8 @@
 package engine
 
-// replHash is the digest term of the item's replicated slot: it covers the
-// key, version, expiry and deleted flag, not the value.
+// replHash is the digest term of the item's replicated slot. It covers the
+// key, version, expiry and deleted flag, not the value, so an expired value
+// hashes the same before and after its bytes are freed.
 func replHash(h uint64, it *item) uint64 {
 	return entryHash(h, it.ver, it.exp, it.flags&itemDeleted != 0)
 }
@@ -31,14 +32,14 @@ func (ix *index) leafDigests() []uint64 {
 	return out
 }
 
-func (ix *index) bucketEntries(b int) []Entry {
+func (ix *index) bucketEntries(b int, now int64) []Entry {
 	s := &ix.shards[b]
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]Entry, 0, s.t.n)
 	s.t.each(func(it *item) {
 		if it.flags&itemRepl != 0 {
-			out = append(out, ix.replEntry(s, it))
+			out = append(out, ix.exportEntry(s, it, now))
 		}
 	})
 	return out
@@ -47,15 +48,26 @@ func (ix *index) bucketEntries(b int) []Entry {
 // leafEntries walks the leaf's shard and keeps the keys of the leaf: a
 // shard holds Leaves/Buckets leaves, so this hashes that many times more
 // keys than it returns.
-func (ix *index) leafEntries(leaf int) []Entry {
+func (ix *index) leafEntries(leaf int, now int64) []Entry {
 	s := &ix.shards[leaf%Buckets]
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []Entry
 	s.t.each(func(it *item) {
 		if it.flags&itemRepl != 0 && hashKey(it.key())%Leaves == uint64(leaf) {
-			out = append(out, ix.replEntry(s, it))
+			out = append(out, ix.exportEntry(s, it, now))
 		}
 	})
 	return out
+}
+
+// exportEntry is the replicated slot as anti-entropy sends it: a value past
+// its expiry at now goes as an expiry marker (no value, no content type),
+// whether or not the reaper has freed it yet.
+func (ix *index) exportEntry(s *shard, it *item, now int64) Entry {
+	e := ix.replEntry(s, it)
+	if !e.Deleted && e.ExpiresAt != 0 && e.ExpiresAt <= now {
+		e.Value, e.ContentType = nil, ""
+	}
+	return e
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // checkDigestTree fails unless every bucket's digest is the XOR of the
@@ -69,9 +70,19 @@ func TestLeafOf(t *testing.T) {
 }
 
 func TestLeafDigests(t *testing.T) {
-	cfgA, cfgB := testConfig(t.TempDir()), testConfig(t.TempDir())
+	cfgA, clockA := clockedConfig(t.TempDir())
+	cfgB, _ := clockedConfig(t.TempDir())
 	r := rand.New(rand.NewPCG(7, 8))
 	ents := randomEntries(r, 500)
+	soon := clockA.Now().Add(time.Minute).UnixNano()
+	for i := range 20 { // values that will expire, and one already expired
+		ent := put(fmt.Sprint("exp-", i), "v", ver(int64(i), 0, 1))
+		ent.ExpiresAt = soon
+		if i == 0 {
+			ent.ExpiresAt = clockA.Now().Add(-time.Second).UnixNano()
+		}
+		ents = append(ents, ent)
+	}
 	a, b := openTest(t, cfgA), openTest(t, cfgB)
 	mustApply(t, a, ents...)
 	shuffled := slices.Clone(ents)
@@ -93,6 +104,20 @@ func TestLeafDigests(t *testing.T) {
 	if nonzero < 40 {
 		t.Fatalf("only %d leaves have a digest", nonzero)
 	}
+
+	// The values expire on a: their bytes go, their digests stay.
+	clockA.Advance(2 * time.Minute)
+	freed := b.Stats().ValueBytes - 19*int64(len("v")) // exp-0 arrived as a marker
+	waitFor(t, 10*time.Second, "the reaper", func() bool { return a.Stats().ValueBytes == freed })
+	for i := range 20 {
+		if k := fmt.Sprint("exp-", i); !hasMarker(a.LeafEntries(LeafOf(k)), k) {
+			t.Fatalf("LeafEntries does not show %s as an expiry marker", k)
+		}
+	}
+	if !slices.Equal(a.LeafDigests(), b.LeafDigests()) || !slices.Equal(a.Digests(), b.Digests()) {
+		t.Fatal("freeing expired values changed the digests")
+	}
+	checkDigestTree(t, a)
 
 	// One newer write changes exactly one leaf.
 	before := a.LeafDigests()
@@ -120,4 +145,13 @@ func TestLeafDigests(t *testing.T) {
 			t.Fatalf("LeafEntries(%d) = %v, want nil", l, got)
 		}
 	}
+}
+
+func hasMarker(ents []Entry, key string) bool {
+	for _, e := range ents {
+		if e.Key == key {
+			return e.Value == nil && !e.Deleted && e.ExpiresAt != 0
+		}
+	}
+	return false
 }

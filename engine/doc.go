@@ -17,24 +17,42 @@
 //     the local slot is dropped: a newer cluster write wins.
 //   - Readers see the local slot when there is one (it is newer by the rule
 //     above), except that a local value past its expiry lets the replicated
-//     entry show through. Tombstones and expired values are never returned.
+//     entry show through. Tombstones and expired values (expiry markers
+//     included) are never returned.
 //   - Digests, LeafDigests, BucketEntries and LeafEntries cover the
-//     replicated slots only.
-//   - Head is the newest version held in either slot, tombstones
-//     included: what a new write must beat. MaxVersion is the largest
-//     version applied or loaded since Open, so that a node's clock can
-//     start above everything it holds.
+//     replicated slots only, tombstones and expiry markers included.
+//   - Head is the newest version held in either slot, tombstones and
+//     markers included: what a new write must beat. MaxVersion is the
+//     largest version applied or loaded since Open, so that a node's clock
+//     can start above everything it holds.
 //
 // # Expiry
 //
-// A value goes at its ExpiresAt; a tombstone TombstoneTTL after its
-// version's wall time (a local tombstone that hides a replicated entry stays
-// while that entry is there). Each key with a deadline sits in an indexed
-// min-heap; one goroutine sleeps until the earliest deadline, re-armed when
-// an earlier one arrives, and removes what is due, updating the digests,
-// the counters and the dirty set. Its work is proportional to what expires;
-// nothing scans the index. Reads check the time themselves, so an expired
-// key is invisible before the reaper gets to it.
+// At its ExpiresAt a replicated value becomes an expiry marker: its bytes
+// and content type are freed, and its key, Version and ExpiresAt stay.
+// Like a tombstone, a marker is invisible to Get and List, an entry of the
+// same or an older version loses against it (so an older copy of the key
+// held by a peer cannot come back once the newer one expired), and it is
+// collected TombstoneTTL after its ExpiresAt. A tombstone is collected
+// TombstoneTTL after its version's wall time. A marker's digest term is
+// the expired value's (key, version, expiry, not deleted), so two nodes
+// agree whether or not their reapers have run; BucketEntries and
+// LeafEntries show a marker, or a value past its expiry the reaper has not
+// reached yet, with a nil Value, no content type and its ExpiresAt (in the
+// past), not Deleted. A value that arrives (Apply, log replay, snapshot
+// load) already expired goes in as a marker at once, without its bytes.
+//
+// Node-local slots (Local) leave no marker: a local value goes at its
+// ExpiresAt, a local tombstone TombstoneTTL after its version's wall time
+// (or, when it hides a replicated entry, while that entry is there).
+//
+// Each key with a deadline sits in an indexed min-heap; one goroutine
+// sleeps until the earliest deadline, re-armed when an earlier one arrives,
+// and turns values into markers and removes what is due, updating the
+// digests, the counters and the dirty set. Its work is proportional to
+// what expires; nothing scans the index. Reads check the time themselves,
+// so an expired key is invisible before the reaper gets to it. Stats count
+// markers under Tombstones ("tombstones and expiry markers").
 //
 // # Write path
 //
@@ -76,7 +94,8 @@
 // index no longer holds, and sets "seq", all in one transaction; only after
 // the commit does the log drop the segments at or below seq. The state
 // written may be newer than seq (writes keep landing while it runs); replay
-// of the records after seq is idempotent, so that is harmless.
+// of the records after seq is idempotent, so that is harmless. An expiry
+// marker is written as a replicated entry with its expiry and no value.
 //
 // A failed snapshot puts its keys back into the dirty sets and gives back
 // the disk space it took: a commit grows the file and writes its new pages
@@ -96,21 +115,26 @@
 // # Recovery
 //
 // Open takes an exclusive flock on Dir/LOCK (ErrLocked if held, even by
-// the same process), loads the snapshot through a read-only bbolt handle
-// (expired entries are dropped as they load), then replays the log after
-// the snapshot's seq (a torn tail is cut by the log) while the writable
-// bbolt handle opens, logs one line with what it recovered and only then
-// returns. If the log ends before the snapshot's seq (the log was lost),
-// the snapshot is re-anchored at the log's last seq so that new records
-// are not skipped by a later replay. Close
-// writes a last snapshot. Loading is a two-stage pipeline: one goroutine
-// walks the bbolt cursor, decodes and builds the items (the allocations),
-// the other puts them into the ordered index a batch at a time and then
-// into the shards. The snapshot stores the key count ("keys" in meta) so
-// the shard tables are sized once; the read-only handle maps the file with
-// MAP_POPULATE, since the load reads every page; and GOGC is raised to 400
-// while Open runs, as nearly all it allocates stays live (the collector
-// would otherwise mark the growing index again at every doubling).
+// the same process), loads the snapshot through a read-only bbolt handle,
+// then replays the log after the snapshot's seq (a torn tail is cut by the
+// log) while the writable bbolt handle opens, logs one line with what it
+// recovered and only then returns. Loading and replay keep every slot
+// whose collection time has not passed, and drop the others: a tombstone's
+// is its version's wall time plus TombstoneTTL, an expired value's its
+// ExpiresAt plus TombstoneTTL (before that it comes back as a marker,
+// without its bytes), a local value's its ExpiresAt. If the log ends
+// before the snapshot's seq (the log was lost), the snapshot is
+// re-anchored at the log's last seq so that new records are not skipped by
+// a later replay. Close writes a last snapshot.
+//
+// Loading is a two-stage pipeline: one goroutine walks the bbolt cursor,
+// decodes and builds the items (the allocations), the other puts them into
+// the ordered index a batch at a time and then into the shards. The
+// snapshot stores the key count ("keys" in meta) so the shard tables are
+// sized once; the read-only handle maps the file with MAP_POPULATE, since
+// the load reads every page; and GOGC is raised to 400 while Open runs, as
+// nearly all it allocates stays live (the collector would otherwise mark
+// the growing index again at every doubling).
 //
 // # Invariants
 //
@@ -120,6 +144,9 @@
 //   - A leaf's digest is the XOR of the entry hashes of the replicated
 //     slots of its keys; a bucket's digest is the XOR of its leaves'
 //     digests (leaf l lies in bucket l % Buckets).
+//   - Freeing an expired value (making it a marker) changes no digest.
+//   - A replicated slot is never collected before its collection time, so
+//     until then no entry of the same or an older version wins the key.
 //   - MaxVersion is at least the version of every slot held.
 //   - A failed snapshot leaves the bbolt file no larger than before it.
 //   - The dirty sets hold every key changed since the last swap.
@@ -144,9 +171,10 @@
 // One item of 48 bytes per key; the key and the replicated value share one
 // allocation; content types are interned; local slots and rare content
 // types live in side maps; the shard tables cost about 12 bytes a key and
-// the B-tree about 16; the leaf digests are a fixed 512 KiB. For 1,000,000
-// keys of 16 bytes with 100-byte values the heap in use is about 1.9 times
-// the raw bytes (BenchmarkRecovery1M).
+// the B-tree about 16; the leaf digests are a fixed 512 KiB. An expiry
+// marker keeps only its key. For 1,000,000 keys of 16 bytes with 100-byte
+// values the heap in use is about 1.9 times the raw bytes
+// (BenchmarkRecovery1M).
 // Returned values alias the engine's memory and must not be modified.
 //
 // # Example

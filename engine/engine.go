@@ -284,11 +284,12 @@ func (e *Engine) MaxVersion() Version {
 }
 
 // Digests returns one hash per bucket over the replicated (not Local)
-// entries, tombstones included: the XOR of a 64-bit hash of each entry's
-// key, version, expiry and deleted flag. Two engines holding the same
-// replicated entries have the same digests, whatever the order of writes.
-// Bucket b's digest is the XOR of the LeafDigests of the leaves l with
-// l % Buckets == b.
+// entries, tombstones and expiry markers included: the XOR of a 64-bit
+// hash of each entry's key, version, expiry and deleted flag. Two engines
+// holding the same replicated entries have the same digests, whatever the
+// order of writes and whether or not their reapers have freed expired
+// values yet. Bucket b's digest is the XOR of the LeafDigests of the leaves
+// l with l % Buckets == b.
 func (e *Engine) Digests() []uint64 {
 	return e.ix.digests()
 }
@@ -301,22 +302,25 @@ func (e *Engine) LeafDigests() []uint64 {
 }
 
 // BucketEntries returns the replicated entries of one bucket (see
-// BucketOf), tombstones included. Values alias the engine's memory.
+// BucketOf), tombstones and expiry markers included; nil for a bucket out
+// of range. An expiry marker (or a value past its expiry) comes with a nil
+// Value, no content type and its ExpiresAt, which has passed; it is not
+// Deleted. Values alias the engine's memory.
 func (e *Engine) BucketEntries(bucket int) []Entry {
 	if bucket < 0 || bucket >= Buckets {
 		return nil
 	}
-	return e.ix.bucketEntries(bucket)
+	return e.ix.bucketEntries(bucket, e.now())
 }
 
-// LeafEntries returns the replicated entries of one leaf (see LeafOf),
-// tombstones included; nil for a leaf out of range or without entries.
+// LeafEntries returns the replicated entries of one leaf (see LeafOf) as
+// BucketEntries does; nil for a leaf out of range or without entries.
 // Values alias the engine's memory.
 func (e *Engine) LeafEntries(leaf int) []Entry {
 	if leaf < 0 || leaf >= Leaves {
 		return nil
 	}
-	return e.ix.leafEntries(leaf)
+	return e.ix.leafEntries(leaf, e.now())
 }
 
 // Stats reads the engine's counters.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	"github.com/disperse/disperse/engine"
 )
@@ -32,4 +33,35 @@ func ExampleEngine_Apply() {
 	// first write stored: true
 	// older write stored: false
 	// hello true
+}
+
+// An expired value leaves a marker: Get no longer sees the key, but Head
+// still reports the version, and an older copy of the key (from a peer
+// that missed the newer write) cannot come back.
+func ExampleEngine_Head() {
+	dir, err := os.MkdirTemp("", "engine-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	e, err := engine.Open(engine.Config{Dir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Close()
+
+	old := engine.Version{Time: 1 << 16, Node: 1}
+	expired := engine.Version{Time: 2 << 16, Node: 1}
+	_, _ = e.Apply(engine.Entry{Key: "session", Value: []byte("new"), Version: expired,
+		ExpiresAt: time.Now().Add(-time.Second).UnixNano()})
+	_, visible := e.Get("session")
+	fmt.Println("visible:", visible)
+	v, held := e.Head("session")
+	fmt.Println("head:", v == expired, held)
+	won, _ := e.Apply(engine.Entry{Key: "session", Value: []byte("old"), Version: old})
+	fmt.Println("older copy stored:", won)
+	// Output:
+	// visible: false
+	// head: true true
+	// older copy stored: false
 }

@@ -135,15 +135,20 @@ func (d *deadlineHeap) down(i int) bool {
 	}
 }
 
-// slotDeadlines are when the replicated and the local slot of it go away
-// (0: never). Values go at ExpiresAt, tombstones TombstoneTTL after their
-// version's wall time. A local tombstone that hides a replicated entry is
-// kept as long as that entry is there.
+// slotDeadlines are when the replicated and the local slot of it change
+// next (0: never). A replicated value turns into an expiry marker at its
+// ExpiresAt; the marker goes TombstoneTTL after that ExpiresAt, a tombstone
+// TombstoneTTL after its version's wall time. A local value goes at its
+// ExpiresAt; a local tombstone that hides a replicated entry is kept as
+// long as that entry is there.
 func (ix *index) slotDeadlines(s *shard, it *item) (repl, local int64) {
 	if it.flags&itemRepl != 0 {
-		if it.flags&itemDeleted != 0 {
+		switch {
+		case it.flags&itemDeleted != 0:
 			repl = it.ver.WallTime().UnixNano() + ix.ttl
-		} else {
+		case it.flags&itemMarker != 0:
+			repl = it.exp + ix.ttl
+		default:
 			repl = it.exp
 		}
 	}
@@ -179,35 +184,54 @@ func (ix *index) reschedule(s *shard, it *item, now int64, fresh bool) {
 	}
 }
 
-// expire removes the slots of it that are due at now, and the item itself
-// when none is left. Called with s.mu held.
+// expire turns a due replicated value into an expiry marker, removes the
+// other slots of it that are due at now, and the item itself when none is
+// left. Called with s.mu held.
 func (ix *index) expire(s *shard, it *item, now int64) {
 	before := s.stat(it)
-	removed := int64(0)
+	changed := int64(0) // values expired and slots removed
 	for {
 		repl, local := ix.slotDeadlines(s, it)
 		switch {
+		case repl != 0 && repl <= now && it.flags&(itemDeleted|itemMarker) == 0:
+			ix.toMarker(s, it)
 		case repl != 0 && repl <= now:
 			ix.dropRepl(s, it)
 		case local != 0 && local <= now:
 			delete(s.locals, it)
 			it.flags &^= itemLocal
 		default:
-			if removed > 0 {
-				ix.expired.Add(removed)
+			if changed > 0 {
+				ix.expired.Add(changed)
 				ix.markDirty(s, it.key())
 				ix.account(before, s.stat(it))
 			}
 			ix.deadlines.set(it, earliest(repl, local))
 			return
 		}
-		removed++
+		changed++
 		if it.flags&(itemRepl|itemLocal) == 0 {
-			ix.expired.Add(removed)
+			ix.expired.Add(changed)
 			ix.remove(s, it, before)
 			return
 		}
 	}
+}
+
+// toMarker frees the value and content type of an expired replicated
+// value and keeps its key, version and ExpiresAt as an expiry marker. The
+// digest term does not change: it covers neither the value nor the content
+// type.
+func (ix *index) toMarker(s *shard, it *item) {
+	if it.flags&itemCtypeX != 0 {
+		delete(s.ctypes, it)
+		it.flags &^= itemCtypeX
+	}
+	it.ctype = 0
+	if it.vlen > 0 {
+		it.setKV(it.key(), nil)
+	}
+	it.flags |= itemMarker
 }
 
 // dropRepl empties the replicated slot, keeping the item for its local one.
@@ -218,7 +242,7 @@ func (ix *index) dropRepl(s *shard, it *item) {
 	if it.flags&itemCtypeX != 0 {
 		delete(s.ctypes, it)
 	}
-	it.flags &^= itemRepl | itemDeleted | itemCtypeX
+	it.flags &^= itemRepl | itemDeleted | itemMarker | itemCtypeX
 	it.ver, it.exp, it.ctype = Version{}, 0, 0
 	if it.flags&itemLocal != 0 && it.vlen > 0 {
 		it.setKV(key, nil) // free the value

@@ -6,7 +6,10 @@ import (
 	"time"
 )
 
-func TestExpiryRemovesWithoutReads(t *testing.T) {
+// TestExpiryMarksWithoutReads: the reaper turns an expired value into an
+// expiry marker without any read touching it, and a snapshot, a crash and
+// a restart keep the marker (without the value's bytes).
+func TestExpiryMarksWithoutReads(t *testing.T) {
 	dir := t.TempDir()
 	e := openTest(t, testConfig(dir))
 	keep := put("keep", "forever", ver(1, 0, 1))
@@ -15,24 +18,31 @@ func TestExpiryRemovesWithoutReads(t *testing.T) {
 	short := put("short", "a second", ver(1, 0, 1))
 	short.ExpiresAt = time.Now().Add(time.Second).UnixNano()
 	mustApply(t, e, keep, long, short)
-	if err := e.Snapshot(); err != nil { // the snapshot holds "short" too
+	if err := e.Snapshot(); err != nil { // the snapshot holds "short" with its value
 		t.Fatal(err)
 	}
 	if st := e.Stats(); st.Keys != 3 {
 		t.Fatalf("Keys = %d, want 3", st.Keys)
 	}
-	want := int64(len("keep") + len("long"))
+	liveValues := int64(len("forever") + len("an hour"))
 	waitFor(t, 10*time.Second, "the 1s key to expire", func() bool {
 		st := e.Stats()
-		return st.Keys == 2 && st.KeyBytes == want
+		return st.Keys == 2 && st.Tombstones == 1 && st.ValueBytes == liveValues
 	})
-	if st := e.Stats(); st.ValueBytes != int64(len("forever")+len("an hour")) {
-		t.Fatalf("ValueBytes = %d after expiry", st.ValueBytes)
+	if st := e.Stats(); st.KeyBytes != int64(len("keep")+len("long")+len("short")) {
+		t.Fatalf("KeyBytes = %d: the marker must keep its key", st.KeyBytes)
 	}
+	found := false
 	for _, be := range e.BucketEntries(BucketOf("short")) {
 		if be.Key == "short" {
-			t.Fatal("expired key still in BucketEntries")
+			found = true
+			if be.Value != nil || be.Deleted || be.ExpiresAt != short.ExpiresAt || be.Version != short.Version {
+				t.Fatalf("BucketEntries shows the marker as %+v", be)
+			}
 		}
+	}
+	if !found {
+		t.Fatal("the expiry marker is missing from BucketEntries")
 	}
 
 	check := func(stage string, r *Engine) {
@@ -40,28 +50,35 @@ func TestExpiryRemovesWithoutReads(t *testing.T) {
 		if _, ok := r.Get("short"); ok {
 			t.Fatalf("%s: expired key is back", stage)
 		}
-		if st := r.Stats(); st.Keys != 2 {
-			t.Fatalf("%s: Keys = %d, want 2", stage, st.Keys)
+		if v, ok := r.Head("short"); !ok || v != short.Version {
+			t.Fatalf("%s: Head(short) = %v, %v; want the marker's version", stage, v, ok)
+		}
+		if st := r.Stats(); st.Keys != 2 || st.Tombstones != 1 || st.ValueBytes != liveValues {
+			t.Fatalf("%s: stats %+v, want 2 keys, 1 marker and only live values", stage, st)
 		}
 		got, ok := r.Get("long")
 		if !ok || got.ExpiresAt != long.ExpiresAt {
 			t.Fatalf("%s: long-lived key %+v, want ExpiresAt %d", stage, got, long.ExpiresAt)
 		}
+		if !equalDigests(r.Digests(), e.Digests()) {
+			t.Fatalf("%s: digests differ from the original's", stage)
+		}
 	}
-	// A crash now: the snapshot and the log both still hold "short".
+	// A crash now: the snapshot and the log both hold "short" with its
+	// value; it loads as a marker.
 	crashed := openTest(t, testConfig(crashCopy(t, dir)))
 	check("after crash", crashed)
-	if crashed.Recovery().ExpiredSkipped == 0 {
-		t.Fatal("recovery skipped no expired entry")
+	if rec := crashed.Recovery(); rec.ExpiredSkipped != 0 {
+		t.Fatalf("recovery %+v dropped an entry; the marker must be kept", rec)
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
 	r := openTest(t, testConfig(dir))
 	check("after restart", r)
-	// The last snapshot deleted the expired key from the file.
-	if rec := r.Recovery(); rec.SnapshotEntries != 2 || rec.ExpiredSkipped != 0 {
-		t.Fatalf("recovery %+v, want 2 entries and nothing expired", rec)
+	// The last snapshot holds the marker.
+	if rec := r.Recovery(); rec.SnapshotEntries != 3 || rec.ExpiredSkipped != 0 {
+		t.Fatalf("recovery %+v, want 3 entries and nothing dropped", rec)
 	}
 }
 
@@ -104,7 +121,10 @@ func TestExpiryFollowsConfiguredClock(t *testing.T) {
 	if keys, _ := e.List("", "", 10); len(keys) != 0 {
 		t.Fatalf("List shows expired keys %q", keys)
 	}
-	waitFor(t, 10*time.Second, "the reaper", func() bool { return e.Stats().Keys == 0 })
+	waitFor(t, 10*time.Second, "the reaper", func() bool {
+		st := e.Stats()
+		return st.Keys == 0 && st.Tombstones == 1 && st.ValueBytes == 0
+	})
 }
 
 func TestExpiredLocalFallsBackToReplicated(t *testing.T) {

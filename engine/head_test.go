@@ -6,8 +6,10 @@ import (
 )
 
 func TestHead(t *testing.T) {
-	cfg, _ := ttlConfig(t)
+	cfg, clock := ttlConfig(t)
 	e := openTest(t, cfg)
+	expired := put("marker", "v", ver(4, 0, 1))
+	expired.ExpiresAt = clock.Now().Add(-time.Second).UnixNano()
 	localNewer := put("both", "local", ver(9, 0, 1))
 	localNewer.Local = true
 	localDel := del("hidden", ver(9, 0, 2))
@@ -15,6 +17,7 @@ func TestHead(t *testing.T) {
 	mustApply(t, e,
 		put("value", "v", ver(1, 0, 1)),
 		put("gone", "v", ver(1, 0, 1)), del("gone", ver(2, 0, 3)),
+		expired,
 		put("both", "cluster", ver(5, 0, 1)), localNewer,
 		put("hidden", "cluster", ver(5, 0, 1)), localDel,
 		put("older-lost", "v", ver(7, 0, 1)), put("older-lost", "late", ver(6, 0, 9)),
@@ -27,6 +30,7 @@ func TestHead(t *testing.T) {
 		{"absent", Version{}, false},
 		{"value", ver(1, 0, 1), true},
 		{"gone", ver(2, 0, 3), true},
+		{"marker", ver(4, 0, 1), true},
 		{"both", ver(9, 0, 1), true},
 		{"hidden", ver(9, 0, 2), true},
 		{"older-lost", ver(7, 0, 1), true},

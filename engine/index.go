@@ -75,9 +75,11 @@ func (a *stat) add(b stat) {
 	a.vbytes += b.vbytes
 }
 
+// stat counts a key under tombs when its visible slot is a tombstone or an
+// expiry marker.
 func (s *shard) stat(it *item) stat {
 	st := stat{kbytes: int64(it.klen), vbytes: int64(it.vlen)}
-	deleted := it.flags&itemDeleted != 0
+	deleted := it.flags&(itemDeleted|itemMarker) != 0
 	if it.flags&itemLocal != 0 {
 		l := s.locals[it]
 		st.vbytes += int64(len(l.value))
@@ -159,7 +161,7 @@ func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
 	if e.Local {
 		ix.setLocal(s, it, e)
 	} else {
-		ix.setRepl(s, it, e, h)
+		ix.setRepl(s, it, e, h, now)
 	}
 	if created {
 		s.t.put(it, h)
@@ -175,11 +177,11 @@ func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
 	return true
 }
 
-func (ix *index) setRepl(s *shard, it *item, e *Entry, h uint64) {
+func (ix *index) setRepl(s *shard, it *item, e *Entry, h uint64, now int64) {
 	if it.flags&itemRepl != 0 {
 		ix.xorDigest(s, h, replHash(h, it))
 	}
-	ct, over := ix.fillRepl(it, e)
+	ct, over := ix.fillRepl(it, e, now)
 	ix.attachRepl(s, it, h, ct, over)
 	if it.flags&itemLocal != 0 && s.locals[it].ver.Compare(e.Version) <= 0 {
 		delete(s.locals, it) // a newer cluster write wins over the local one
@@ -188,16 +190,24 @@ func (ix *index) setRepl(s *shard, it *item, e *Entry, h uint64) {
 }
 
 // fillRepl writes e into the item's replicated fields and touches no shard
-// state. A content type the interner has no room for is returned instead.
-func (ix *index) fillRepl(it *item, e *Entry) (ctype string, overflow bool) {
-	if e.Deleted {
-		it.setKV(e.Key, nil)
-		it.flags |= itemRepl | itemDeleted
-	} else {
-		it.setKV(e.Key, e.Value)
-		it.flags = it.flags&^itemDeleted | itemRepl
-	}
+// state. A value already past its expiry at now goes in as an expiry
+// marker, without its bytes or content type. A content type the interner
+// has no room for is returned instead.
+func (ix *index) fillRepl(it *item, e *Entry, now int64) (ctype string, overflow bool) {
 	it.ver, it.exp = e.Version, e.ExpiresAt
+	switch {
+	case e.Deleted:
+		it.setKV(e.Key, nil)
+		it.flags = it.flags&^itemMarker | itemRepl | itemDeleted
+	case e.ExpiresAt != 0 && e.ExpiresAt <= now:
+		it.setKV(e.Key, nil)
+		it.flags = it.flags&^itemDeleted | itemRepl | itemMarker
+		it.ctype = 0
+		return "", false
+	default:
+		it.setKV(e.Key, e.Value)
+		it.flags = it.flags&^(itemDeleted|itemMarker) | itemRepl
+	}
 	if id, ok := ix.ct.id(e.ContentType); ok {
 		it.ctype = id
 		return "", false
@@ -277,7 +287,8 @@ func (ix *index) slots(s *shard, it *item, dst []Entry) []Entry {
 
 // visible returns what a reader sees of it at now: the local slot unless it
 // is an expired value (then the replicated one shows through), and neither
-// tombstones nor expired values.
+// tombstones nor expired values (expiry markers included: their ExpiresAt
+// has passed).
 func (ix *index) visible(s *shard, it *item, now int64) (Entry, bool) {
 	if it.flags&itemLocal != 0 {
 		l := s.locals[it]

@@ -33,6 +33,7 @@ const (
 	itemDeleted             // the replicated entry is a tombstone
 	itemLocal               // a node-local slot is in shard.locals
 	itemCtypeX              // the replicated content type is in shard.ctypes
+	itemMarker              // the replicated entry is an expiry marker: its value passed ExpiresAt and was freed
 )
 
 // key is the item's key; it aliases the item's allocation.

@@ -19,6 +19,7 @@ type loadedKey struct {
 	local    *slot
 	ctype    string // replicated content type without an interned id
 	overflow bool
+	rewrite  bool // the value expired: the snapshot should hold the marker instead
 }
 
 // loadBatch is how many keys go from the reader to the indexer at a time.
@@ -75,7 +76,7 @@ func loadSnapshot(db *bolt.DB, ix *index, now int64) (seq uint64, n int, err err
 		defer close(batches)
 		readErr = db.View(func(tx *bolt.Tx) error {
 			var err error
-			n, err = readKeys(tx, ix, batches)
+			n, err = readKeys(tx, ix, now, batches)
 			return err
 		})
 	}()
@@ -89,7 +90,7 @@ func loadSnapshot(db *bolt.DB, ix *index, now int64) (seq uint64, n int, err err
 }
 
 // readKeys decodes every key of the snapshot into items, sent in batches.
-func readKeys(tx *bolt.Tx, ix *index, out chan<- []loadedKey) (int, error) {
+func readKeys(tx *bolt.Tx, ix *index, now int64, out chan<- []loadedKey) (int, error) {
 	var (
 		ents  []Entry
 		err   error
@@ -111,7 +112,7 @@ func readKeys(tx *bolt.Tx, ix *index, out chan<- []loadedKey) (int, error) {
 		for i := range ents {
 			ents[i].Key = unsafeString(k) // prepare copies what it keeps
 		}
-		batch = append(batch, ix.prepare(ents))
+		batch = append(batch, ix.prepare(ents, now))
 		n += len(ents)
 		if len(batch) == loadBatch {
 			out <- batch
@@ -137,16 +138,20 @@ func validSlots(ents []Entry) bool {
 }
 
 // prepare builds the item of a snapshot key without touching shard state.
-func (ix *index) prepare(ents []Entry) loadedKey {
+// A replicated value already past its expiry becomes an expiry marker
+// without its bytes.
+func (ix *index) prepare(ents []Entry, now int64) loadedKey {
 	key := ents[0].Key
 	lk := loadedKey{it: &item{klen: uint32(len(key)), hidx: -1}, h: hashKey(key)}
 	for i := range ents {
-		ix.maxVer.note(ents[i].Version)
-		if ents[i].Local {
-			lk.local = ix.newLocal(&ents[i])
-		} else {
-			lk.ctype, lk.overflow = ix.fillRepl(lk.it, &ents[i])
+		e := &ents[i]
+		ix.maxVer.note(e.Version)
+		if e.Local {
+			lk.local = ix.newLocal(e)
+			continue
 		}
+		lk.ctype, lk.overflow = ix.fillRepl(lk.it, e, now)
+		lk.rewrite = lk.it.flags&itemMarker != 0 && (len(e.Value) > 0 || e.ContentType != "")
 	}
 	if lk.it.p.Load() == nil {
 		lk.it.setKV(key, nil)
@@ -156,9 +161,10 @@ func (ix *index) prepare(ents []Entry) loadedKey {
 
 // attachBatch puts prepared keys into an index that holds none of them
 // yet: the ordered index takes the whole batch under one lock, then each key
-// joins its shard. Slots already due expire at once (after the ordered
-// insert, which their removal undoes), marking the key dirty so that the
-// next snapshot drops it.
+// joins its shard. Slots already due go at once (after the ordered insert,
+// which their removal undoes), marking the key dirty so that the next
+// snapshot drops it; so does a value that became an expiry marker, so that
+// the next snapshot holds the marker without the value's bytes.
 func (ix *index) attachBatch(b []loadedKey, now int64) {
 	ix.treeMu.Lock()
 	for i := range b {
@@ -190,6 +196,9 @@ func (ix *index) attach(lk *loadedKey, now int64) stat {
 		it.flags |= itemLocal
 	}
 	s.t.put(it, lk.h)
+	if lk.rewrite {
+		ix.markDirty(s, it.key())
+	}
 	st := s.stat(it)
 	ix.reschedule(s, it, now, true)
 	return st

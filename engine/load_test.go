@@ -9,9 +9,9 @@ import (
 )
 
 // TestLoadAcrossBatches reopens a snapshot of several load batches in which
-// some keys have expired by the time of the reopen, some are tombstones and
-// some carry a local slot, and checks the index against one built by
-// applying only what should survive.
+// some keys have expired by the time of the reopen (they load as expiry
+// markers), some are tombstones and some carry a local slot, and checks the
+// index against one built by applying the same entries at the same time.
 func TestLoadAcrossBatches(t *testing.T) {
 	cfg, clock := clockedConfig(t.TempDir())
 	e := openTest(t, cfg)
@@ -19,7 +19,7 @@ func TestLoadAcrossBatches(t *testing.T) {
 	const n = 3*loadBatch + 7
 	soon := clock.Now().Add(5 * time.Second).UnixNano()
 	later := clock.Now().Add(time.Hour).UnixNano()
-	var all, survivors []Entry
+	var all []Entry
 	var live []string
 	for i := 0; i < n; i++ {
 		k := fmt.Sprintf("k%06d", i)
@@ -33,17 +33,13 @@ func TestLoadAcrossBatches(t *testing.T) {
 			ent = del(k, ent.Version)
 		}
 		all = append(all, ent)
-		if i%5 != 0 {
-			survivors = append(survivors, ent)
-			if i%5 != 2 {
-				live = append(live, k)
-			}
+		if i%5 == 1 || i%5 > 2 {
+			live = append(live, k)
 		}
 		if i%7 == 3 { // a local slot beside the replicated one
 			local := put(k, "local", ver(int64(n+i), 0, 1))
 			local.Local = true
 			all = append(all, local)
-			survivors = append(survivors, local)
 			if i%5 == 0 || i%5 == 2 {
 				live = append(live, k) // only the local slot is visible
 			}
@@ -59,15 +55,21 @@ func TestLoadAcrossBatches(t *testing.T) {
 	clock.Advance(10 * time.Second)
 
 	r := openTest(t, cfg)
-	want := openTest(t, testConfig(t.TempDir()))
-	mustApply(t, want, survivors...)
+	wantCfg, wantClock := clockedConfig(t.TempDir())
+	wantClock.ns.Store(clock.ns.Load())
+	want := openTest(t, wantCfg)
+	mustApply(t, want, all...)
 
 	if got, exp := r.Stats(), want.Stats(); got.Keys != exp.Keys || got.Tombstones != exp.Tombstones ||
 		got.KeyBytes != exp.KeyBytes || got.ValueBytes != exp.ValueBytes {
 		t.Fatalf("stats after load %+v, want %+v", got, exp)
 	}
-	if !equalDigests(r.Digests(), want.Digests()) {
-		t.Fatal("digests after load differ from those of the surviving entries")
+	if !equalDigests(r.Digests(), want.Digests()) || !equalDigests(r.LeafDigests(), want.LeafDigests()) {
+		t.Fatal("digests after load differ from those of the same entries applied")
+	}
+	checkDigestTree(t, r)
+	if v, ok := r.Head("k000000"); !ok || v != all[0].Version {
+		t.Fatalf("Head(k000000) = %v, %v: the expired value must load as a marker", v, ok)
 	}
 	st := r.Stats()
 	if l := r.ix.tree.Len(); l != st.Keys+st.Tombstones {

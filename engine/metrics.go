@@ -44,16 +44,16 @@ func (m *metrics) register(r prometheus.Registerer, e *Engine) error {
 		m.snapshot,
 		m.running,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "disperse_keys", Help: "Live keys held (values, not tombstones).",
+			Name: "disperse_keys", Help: "Live keys held (values, not tombstones or expiry markers).",
 		}, func() float64 { return float64(e.ix.keys.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "disperse_tombstones", Help: "Tombstones held.",
+			Name: "disperse_tombstones", Help: "Tombstones and expiry markers held.",
 		}, func() float64 { return float64(e.ix.tombs.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "disperse_wal_bytes", Help: "Bytes of the write-ahead log on disk.",
 		}, func() float64 { return float64(e.wal.Size()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "disperse_expired_entries_total", Help: "Entries removed by expiry or tombstone collection.",
+			Name: "disperse_expired_entries_total", Help: "Values expired, and tombstones, expiry markers and local slots collected.",
 		}, func() float64 { return float64(e.ix.expired.Load()) }),
 	}
 	for i, c := range cs {
