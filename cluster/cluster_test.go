@@ -3,6 +3,10 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -23,13 +27,17 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// testNode is one member of a testCluster: its engine, its node and the
-// data directory both outlive a restart.
+// testNode is one member of a testCluster: its engine, its node, the HTTP
+// server of its sync routes; the data directory outlives a restart.
 type testNode struct {
 	name string
 	dir  string
 	eng  *engine.Engine
 	node *Node
+	srv  *http.Server
+	// noJoin: start without Config.Join (the node relies on the peers it
+	// remembers).
+	noJoin bool
 }
 
 // testCluster is a set of real memberlist nodes on 127.0.0.1, each with
@@ -83,16 +91,21 @@ func (c *testCluster) names() []string {
 }
 
 // start opens node i's engine on its directory and starts its node,
-// joining the first other running node.
+// joining the first other running node, and serves its sync routes.
 func (c *testCluster) start(i int) {
 	c.t.Helper()
 	tn := c.nodes[i]
-	ecfg := engine.Config{Dir: tn.dir}
+	ecfg := engine.Config{Dir: filepath.Join(tn.dir, "engine")}
 	cfg := testConfig(tn.name)
+	cfg.Dir = filepath.Join(tn.dir, "cluster")
 	cfg.Faults = c.faults
-	cfg.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", 8000+i)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg.HTTPAddr = ln.Addr().String()
 	for _, o := range c.nodes {
-		if o != tn && o.node != nil {
+		if o != tn && o.node != nil && !tn.noJoin {
 			cfg.Join = []string{o.node.GossipAddr()}
 			break
 		}
@@ -102,14 +115,41 @@ func (c *testCluster) start(i int) {
 	}
 	eng, err := engine.Open(ecfg)
 	if err != nil {
+		ln.Close()
 		c.t.Fatalf("open engine of %s: %v", tn.name, err)
 	}
 	node, err := New(cfg, eng)
 	if err != nil {
+		ln.Close()
 		_ = eng.Close()
 		c.t.Fatalf("start %s: %v", tn.name, err)
 	}
+	tn.srv = &http.Server{Handler: node.Handler()}
+	go tn.srv.Serve(ln)
 	tn.eng, tn.node = eng, node
+}
+
+// wipe removes node i's data (it must be stopped): a replaced disk.
+func (c *testCluster) wipe(i int) {
+	c.t.Helper()
+	if err := os.RemoveAll(c.nodes[i].dir); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.MkdirAll(c.nodes[i].dir, 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// waitReady waits until node i reports ready.
+func (c *testCluster) waitReady(d time.Duration, i int) string {
+	c.t.Helper()
+	var reason string
+	waitFor(c.t, d, c.nodes[i].name+" ready", func() bool {
+		var ok bool
+		ok, reason = c.nodes[i].node.Readiness()
+		return ok
+	})
+	return reason
 }
 
 // stop closes node i and its engine.
@@ -122,10 +162,11 @@ func (c *testCluster) stop(i int) {
 	if err := tn.node.Close(); err != nil {
 		c.t.Errorf("close %s: %v", tn.name, err)
 	}
+	tn.srv.Close()
 	if err := tn.eng.Close(); err != nil {
 		c.t.Errorf("close engine of %s: %v", tn.name, err)
 	}
-	tn.node, tn.eng = nil, nil
+	tn.node, tn.eng, tn.srv = nil, nil, nil
 }
 
 // running lists the running nodes.
@@ -198,9 +239,9 @@ func (c *testCluster) waitConverged(d time.Duration) {
 	c.t.Helper()
 	waitFor(c.t, d, "identical digests on every node", func() bool {
 		nodes := c.running()
-		first := nodes[0].eng.Digests()
+		first := nodes[0].eng.LeafDigests()
 		for _, tn := range nodes[1:] {
-			if !slices.Equal(first, tn.eng.Digests()) {
+			if !slices.Equal(first, tn.eng.LeafDigests()) {
 				return false
 			}
 		}
@@ -239,7 +280,7 @@ func TestWriteReachesEveryNode(t *testing.T) {
 		t.Fatalf("content type on a peer = %q, want text/plain", e.ContentType)
 	}
 	ms := c.nodes[0].node.Members()
-	if len(ms) != 3 || ms[2].Name != "node-2" || ms[2].HTTPAddr != "127.0.0.1:8002" || ms[2].State != StateAlive {
+	if len(ms) != 3 || ms[2].Name != "node-2" || ms[2].HTTPAddr != c.nodes[2].node.cfg.HTTPAddr || ms[2].State != StateAlive {
 		t.Fatalf("members seen by node-0: %+v", ms)
 	}
 	del(t, c.nodes[1].node, "key-0")

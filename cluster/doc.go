@@ -1,138 +1,151 @@
 // Package cluster makes a set of Disperse nodes one cache: membership and
-// failure detection with hashicorp/memberlist, a hybrid logical clock that
-// stamps every write, fan-out of writes to every live peer, and
-// anti-entropy that repairs whatever the fan-out missed.
+// failure detection with hashicorp/memberlist, a bounded hybrid logical
+// clock that stamps every write, fan-out of writes to every live peer, and
+// a sync protocol that brings a node that (re)joins up to date at once and
+// repairs whatever the fan-out missed.
+//
+// # Parts
+//
+// A Node is made of parts with one job and one lock each:
+//
+//   - membership (membership.go): memberlist's events, each member's
+//     metadata and state, the peers remembered on disk, the name check;
+//   - replicator (replicate.go): a bounded queue and a sender per live peer;
+//   - syncer (sync.go, tree.go): hash-tree comparison and exchange with a
+//     peer, readiness, the periodic loop;
+//   - Clock (hlc.go): versions;
+//   - identity (identity.go): what outlives a restart in Config.Dir.
+//
+// Node (node.go) holds the write path and the lifecycle, and reaches the
+// storage engine only through the Store interface.
+//
+// # Identity
+//
+// Config.Dir holds node-id (16 hex digits, random, written once) and
+// state.json (the gossip addresses of up to 64 peers seen, most recent
+// first, and when the node was last in sync), both written through a
+// temporary file, fsync and rename. The id, not the name, is the
+// tie-break in versions, so a node replaced on an empty disk under the same
+// name writes versions of its own.
 //
 // # Versions
 //
-// A Node stamps each write with engine.Version{Time, Node}. Time is a
-// hybrid logical clock reading: Unix milliseconds << 16 | a 16-bit counter
-// (Clock). Node is NodeID(name), the FNV-1a 64-bit hash of the node name,
-// and breaks ties. Readings from one Clock strictly increase; a node moves
-// its clock past every version it receives (Clock.Observe) before applying
-// it, so a write made after seeing another is always newer (there is no
-// bound on how far ahead a peer's clock may pull this one: keep clocks
-// synchronised). Every node
-// applies every entry through engine.Apply/ApplyBatch, which keeps the
-// newest version of a key (last writer wins): receiving an entry twice, or
-// out of order, changes nothing.
-//
-// # Messages
-//
-// All data travels as memberlist user messages sent with SendReliable (one
-// TCP stream each); nothing piggybacks on UDP gossip. The first byte is the
-// type:
-//
-//	1 batch    written on the sender (fan-out)
-//	2 repair   entries of differing buckets (anti-entropy)
-//	3 request  "send me your entries of these buckets"
-//
-// batch and repair share one body, integers as Go varints (uvarint unless
-// noted) and versions big-endian:
-//
-//	count
-//	count × { flags (1 byte, bit 0 = tombstone)
-//	          len(key) key  len(value) value  len(content type) content type
-//	          expires at (varint, Unix ns, 0 = never)
-//	          version time (8 bytes)  version node (8 bytes) }
-//
-// request: len(name) name (the asking node, so the answer can be sent) then
-// count and count bucket numbers. A message that does not decode is logged
-// and dropped (ErrMessage); entries are never half-applied.
+// A version is engine.Version{Time, Node}: Time is a clock reading, Unix
+// milliseconds << 16 | a 16-bit counter; Node is the node id. Readings
+// from one Clock strictly increase. The clock is seeded at start from the
+// largest version the store holds, and a local write is stamped above the
+// key's newest version in any form (value, tombstone, expiry marker), under
+// a per-key stripe lock; if a peer's newer entry lands between stamping and
+// applying, the write is stamped again. A 200 or 204 therefore always means
+// the write took effect on this node. A version from a peer more than
+// MaxClockSkew ahead of this node's wall clock is refused (counted in
+// disperse_cluster_peer_rejected_total{reason="clock_skew"}, logged with
+// the peer's name at most once a minute) and never moves the clock, so one
+// bad clock cannot freeze keys and the clock never wraps. Every batch
+// carries the sender's wall clock; a peer off by more than MaxClockSkew is
+// named in a log line and disperse_cluster_peer_clock_offset_seconds.
 //
 // # Fan-out
 //
 // Put and Delete apply the entry locally (durable per the engine's sync
 // mode) and then, unless Local, append it to a bounded queue per live peer
 // (Config.ReplicationQueue entries). A full queue drops the entry for that
-// peer and counts it; anti-entropy repairs it. One sender goroutine per
-// peer waits BatchDelay for a small queue to grow, then drains it in
-// batches of up to BatchBytes; the client's answer never waits for peers. A
-// failed send is counted and left to anti-entropy. Peers that die or leave
-// lose their queue. A receiver applies a batch with one engine.ApplyBatch.
+// peer and counts it; the sync repairs it. One sender per peer waits
+// BatchDelay for a small queue to grow, then drains it in batches of up to
+// BatchBytes sent with memberlist's SendReliable:
 //
-// Node-local writes (Write.Local, X-Is-Sync) are applied with the Local
-// flag and never queued; the engine keeps them apart and out of Digests, so
-// anti-entropy neither sends nor counts them, and a newer cluster write of
-// the key wins over them.
+//	1 (message type)  len(name) name  sender wall clock (varint, Unix ms)
+//	entries in the engine's encoding (engine.AppendEntries)
 //
-// # Anti-entropy
+// The entry codec is the engine's, the one the log and the snapshot use.
+// A receiver checks every entry (key present, version within the skew),
+// forces Local off and applies the batch with one Store.ApplyBatch. A
+// batch is the unit a later acknowledgement would name, so writes that
+// wait for chosen replicas can be added as an ack message per batch.
 //
-// memberlist's push/pull (every AntiEntropyInterval with one random peer,
-// and on join) carries each side's Delegate.LocalState:
+// # Sync
 //
-//	state version (1 byte, = 1)  len(name) name  1024 × bucket digest (8 bytes)
+// The store keeps engine.Leaves (65,536) leaf digests, each the XOR of the
+// entry hashes of its keys' replicated slots (tombstones and expiry
+// markers included, node-local writes not). The hash tree groups 16
+// leaves to a parent, four levels up to the root; it is computed from the
+// leaf digests when needed (65,536 XORs). A sync is run by one side, the
+// initiator, over the peer's HTTP API (Handler, under SyncPathPrefix),
+// each request a POST with a binary body:
 //
-// that is engine.Digests(): one hash per key-hash bucket over the
-// replicated entries, tombstones included — about 8 KiB whatever the
-// number of keys. Both sides of a push/pull receive the other's state, and
-// each (MergeRemoteState) lists the buckets whose digests differ. When none
-// differ nothing more is sent. Otherwise the node sends the peer its
-// entries of those buckets as repair batches and a request for the same
-// buckets; the peer answers a request with repair batches. A bucket already
-// sent to the same peer within the last min(AntiEntropyInterval/2, 2s) is
-// skipped, so the push and the answer to the other side's request do not
-// both travel. One exchange sends at most AntiEntropyMaxBytes to one peer,
-// from a random starting bucket; a later round finds what is left. Each
-// entry wins or loses by version on arrival, so after a partition heals
-// every node converges to the same entries, the newest version of each key
-// winning.
+//	tree    level, node indices -> the children's hashes (8 bytes each);
+//	        no indices: every hash of the level
+//	leaves  leaf indices        -> per leaf: count, count × {key hash
+//	        (FNV-1a 64), version time, version node} (24 bytes a key)
+//	pull    leaf, key hashes    -> the entries, as frames
+//	push    frames of entries   -> 204
 //
-// memberlist stops probing a node it declared dead, so every
-// AntiEntropyInterval a node tries to join one member it holds as dead
-// (for up to ReconnectTimeout): two sides of a healed partition find each
-// other again. Nodes that left are not retried.
+// Requests start with the sender's name; a frame is a uvarint length and a
+// batch in the engine's encoding. The initiator fetches level 2 (256
+// hashes), descends only into differing nodes, lists the keys of
+// differing leaves (4,096 leaves a request), pulls the keys the peer has
+// newer or alone and pushes those it has newer or alone. Traffic grows with
+// the number of differing keys: 500 differing keys among 1,000,000 cost
+// about 100 KiB of hashes and key lists and move 500 entries.
 //
-// # Tombstones
+// A sync starts when a peer turns alive (from the joining side always
+// until its first sync is done, else from the side with the smaller name),
+// and every AntiEntropyInterval with a random live peer. Readiness: a node
+// that has peers to join (Config.Join or remembered peers) is ready once
+// its first sync completed, or after ReadySyncTimeout; a node with none is
+// ready at once. A restart therefore never waits for a periodic timer.
 //
-// A delete is a tombstone entry; the engine collects it TombstoneTTL after
-// its version's wall time. Once collected, an old copy of the value
-// arriving from a node that missed the delete (a partition, a node down for
-// longer than the TTL) would look new. The rule: a received entry whose
-// version's wall time is older than now - TombstoneTTL is dropped unless
-// the receiver holds a visible value for its key (then ordinary
-// last-writer-wins applies). A collected tombstone therefore never lets an
-// old value come back. The price: a node that lacks a key does not accept
-// copies of it older than the TTL, so a node absent for longer than
-// TombstoneTTL (or new) gets only the entries written within the TTL, and
-// the node holding such an old value keeps it and keeps offering it (the
-// bucket stays different; each exchange is bounded by AntiEntropyMaxBytes).
-// Set TombstoneTTL, on the engine and here alike, longer than any outage a
-// node should come back from.
+// # Expiry and tombstones
+//
+// A delete is a tombstone; an expired value becomes an expiry marker (the
+// engine frees its bytes and keeps its version). Both keep beating older
+// versions of the key until the engine collects them, TombstoneTTL after
+// the delete or the expiry. Nodes never refuse entries by age: a new or
+// wiped node takes everything. Instead, a node that was away longer than
+// the TTL must not bring back what the cluster deleted and collected
+// meanwhile. Each node keeps a watermark, the last time it was in sync
+// (a completed sync in which it or the peer was fresh, or running with no
+// live peer), on disk and in its gossiped metadata. A node is fresh while
+// its watermark is within TombstoneTTL, else stale. A stale node offers no
+// entry older than the horizon (now - TombstoneTTL) to anyone, and in a
+// sync with a fresh peer it drops its entries older than the horizon that
+// the peer does not hold (a tombstone just above each, collected at once,
+// so a restart does not bring them back); after that sync it is fresh.
+// Entries newer than the horizon are safe to push: a delete of them would
+// still have its tombstone. If every live member is stale (the whole
+// cluster was down longer than the TTL), the one with the newest watermark
+// (ties: the smallest name) counts as fresh after ReadySyncTimeout. This is
+// Cassandra's gc-grace rule with the repair made automatic: a partition
+// longer than TombstoneTTL, during which both sides keep running and
+// syncing among themselves, can still bring a deleted key back.
 //
 // # Membership
 //
-// Node metadata (Delegate.NodeMeta) is a small JSON object with the HTTP
-// address and, while leaving, a leaving flag. Members reports every node
-// heard of: alive; suspect; left (it announced its leave before going);
-// dead (declared failed). memberlist v0.7 does not tell delegates about
-// suspicion, so the transport shows each gossip packet, sent or received,
-// to the node, which reads memberlist's suspect and alive messages (type
-// bytes 3 and 4, inside compound (7) and checksummed (12) packets): a
-// suspicion of the current incarnation makes a member suspect, an alive
-// message with a newer incarnation (the refutation) makes it alive again. A
-// suspicion older than memberlist's longest suspicion timeout no longer
-// counts.
+// Node metadata (Delegate.NodeMeta) is a small JSON object: the HTTP
+// address, the node id, the sync watermark and, while leaving, a leaving
+// flag. Members reports every node heard of: alive; suspect (alive for
+// memberlist, but this node's own probes of it went unanswered for two
+// probe rounds, seen through memberlist's PingDelegate); left (announced its
+// leave); dead (declared failed). Nothing parses memberlist's packets.
+//
+// Joining: at start a node joins Config.Join and every remembered peer,
+// left ones included, and tries again with backoff (200ms to 5s) whenever
+// it has no live peer; every AntiEntropyInterval it also tries one member
+// it holds as dead (memberlist stops probing those), so the two sides of a
+// healed partition find each other. A seed node restarted without --join
+// therefore finds its cluster again. A member's name must be unique:
+// memberlist's merge delegate checks the peer list at every join, on both
+// sides. A joining node that finds its name alive at another address with
+// another id stops (Fatal, ErrNameTaken); the members refuse the merge, so
+// the cluster is untouched.
 //
 // # Faults
 //
 // Config.Faults (Faults) wraps memberlist's NetTransport: tests cut the
 // links between groups of nodes (Partition) and restore them (Heal). A cut
-// drops packets both ways and fails stream dials, so gossip, push/pull and
-// replication stop alike.
-//
-// # Throughput
-//
-// One SendReliable of a 190 KB batch (1,500 entries) takes about 2.7 ms on
-// loopback, some 550k entries/s per peer, far above what the writers of one
-// node produce, and the cluster code (queue, encoding, sending, decoding)
-// stays under 10% of the CPU of a replicated run. What costs throughput is
-// the peers' log commits: each batch is one commit (and with fsync=always
-// one fsync) on every peer, so a sender lingers BatchDelay (10ms) to let
-// batches grow. Replication therefore stays on memberlist; there is no
-// separate HTTP stream. BENCHMARKS.md has the figures (BenchmarkPutReplicated
-// against BenchmarkPutSingleNode, lag p50/p99, BenchmarkAntiEntropyRound,
-// BenchmarkCatchUp).
+// drops packets both ways and fails stream dials, so gossip and
+// replication stop alike; tests cut the sync's HTTP the same way through
+// Faults.Cut.
 //
 // # Usage
 //
@@ -140,7 +153,8 @@
 //	...
 //	cfg := cluster.DefaultConfig()
 //	cfg.Name = "node-1"
-//	cfg.HTTPAddr = "10.0.0.1:8000"
+//	cfg.Dir = filepath.Join(dir, "cluster")
+//	cfg.HTTPAddr = "10.0.0.1:8000" // where node.Handler() is served
 //	cfg.Join = []string{"10.0.0.2:7946"}
 //	node, err := cluster.New(cfg, eng)
 //	...

@@ -78,22 +78,20 @@ func (f *Faults) cutAddr(from string, to memberlist.Address) bool {
 }
 
 // faultTransport is memberlist's NetTransport with the Faults filter in
-// front and an observer of gossip packets (see suspect.go). With nil faults
-// it filters nothing.
+// front. With nil faults it filters nothing.
 type faultTransport struct {
 	*memberlist.NetTransport
 	name    string
 	faults  *Faults
-	observe func([]byte) // sees every packet sent or received
 	packets chan *memberlist.Packet
 	done    chan struct{}
 }
 
 var _ memberlist.NodeAwareTransport = (*faultTransport)(nil)
 
-func newFaultTransport(nt *memberlist.NetTransport, name string, f *Faults, observe func([]byte)) *faultTransport {
+func newFaultTransport(nt *memberlist.NetTransport, name string, f *Faults) *faultTransport {
 	t := &faultTransport{
-		NetTransport: nt, name: name, faults: f, observe: observe,
+		NetTransport: nt, name: name, faults: f,
 		packets: make(chan *memberlist.Packet),
 		done:    make(chan struct{}),
 	}
@@ -110,7 +108,6 @@ func (t *faultTransport) filterPackets() {
 			if t.faults.cutAddr(t.name, memberlist.Address{Addr: p.From.String()}) {
 				continue
 			}
-			t.observe(p.Buf)
 			select {
 			case t.packets <- p:
 			case <-t.done:
@@ -132,7 +129,6 @@ func (t *faultTransport) WriteToAddress(b []byte, addr memberlist.Address) (time
 	if t.faults.cutAddr(t.name, addr) {
 		return time.Now(), nil // lost on the way, as UDP may be
 	}
-	t.observe(b)
 	return t.NetTransport.WriteToAddress(b, addr)
 }
 

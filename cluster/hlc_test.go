@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/disperse/disperse/engine"
 )
 
 // fakeWall is a settable wall clock.
@@ -15,7 +18,7 @@ func (f *fakeWall) now() time.Time { return time.UnixMilli(f.ms.Load()) }
 func TestClockLayout(t *testing.T) {
 	w := &fakeWall{}
 	w.ms.Store(1_700_000_000_000)
-	c := NewClock("a", w.now)
+	c := NewClock(7, w.now, time.Minute)
 	r := c.Now()
 	if r>>counterBits != 1_700_000_000_000 || r&0xffff != 0 {
 		t.Fatalf("first reading %x: want wall ms << 16 with counter 0", r)
@@ -27,15 +30,15 @@ func TestClockLayout(t *testing.T) {
 	if r3 := c.Now(); r3 != (1_700_000_000_005 << counterBits) {
 		t.Fatalf("reading after the wall clock moved = %x, want counter reset", r3)
 	}
-	if v := c.Version(); v.Node != NodeID("a") || v.Node == NodeID("b") {
-		t.Fatalf("version node %x: want NodeID(a), distinct from NodeID(b)", v.Node)
+	if v := c.Version(); v.Node != 7 {
+		t.Fatalf("version node %x: want the clock's node id 7", v.Node)
 	}
 }
 
 func TestClockMonotonicWhenWallStepsBack(t *testing.T) {
 	w := &fakeWall{}
 	w.ms.Store(1_000_000)
-	c := NewClock("a", w.now)
+	c := NewClock(7, w.now, time.Minute)
 	prev := c.Now()
 	for _, step := range []int64{-10, 0, -1000, 3, -1} {
 		w.ms.Add(step)
@@ -50,9 +53,11 @@ func TestClockMonotonicWhenWallStepsBack(t *testing.T) {
 func TestClockObserve(t *testing.T) {
 	w := &fakeWall{}
 	w.ms.Store(1_000_000)
-	c := NewClock("a", w.now)
-	remote := uint64(2_000_000)<<counterBits | 42
-	c.Observe(remote)
+	c := NewClock(7, w.now, time.Minute)
+	remote := uint64(1_030_000)<<counterBits | 42
+	if !c.Admit(remote) {
+		t.Fatal("a reading 30s ahead was refused with a 1m bound")
+	}
 	if r := c.Now(); r <= remote {
 		t.Fatalf("reading %x after observing %x", r, remote)
 	}
@@ -64,7 +69,7 @@ func TestClockObserve(t *testing.T) {
 }
 
 func TestClockConcurrentReadingsAreUnique(t *testing.T) {
-	c := NewClock("a", nil)
+	c := NewClock(7, nil, time.Minute)
 	const goroutines, each = 8, 5000
 	out := make([][]uint64, goroutines)
 	var wg sync.WaitGroup
@@ -92,5 +97,37 @@ func TestClockConcurrentReadingsAreUnique(t *testing.T) {
 			}
 			seen[r] = true
 		}
+	}
+}
+
+func TestClockBounds(t *testing.T) {
+	w := &fakeWall{}
+	w.ms.Store(1_000_000)
+	c := NewClock(7, w.now, time.Minute)
+	if c.Admit(uint64(1_000_000+61_000) << counterBits) {
+		t.Fatal("a reading 61s ahead was admitted with a 1m bound")
+	}
+	if c.Admit(math.MaxUint64) {
+		t.Fatal("the largest reading was admitted")
+	}
+	if r := c.Now(); r>>counterBits != 1_000_000 {
+		t.Fatalf("refused readings moved the clock to %x", r)
+	}
+	c.Seed(math.MaxUint64) // a store holding a version from far ahead
+	if r := c.Now(); r>>counterBits > 1_060_000 {
+		t.Fatalf("seeding moved the clock beyond the bound: %d ms", r>>counterBits)
+	}
+	// A key whose head is far ahead still gets a version above it, without
+	// pulling the clock along.
+	head := engine.Version{Time: uint64(5_000_000) << counterBits, Node: 3}
+	v, ok := c.After(head)
+	if !ok || v.Compare(head) <= 0 {
+		t.Fatalf("After(%v) = %v %v", head, v, ok)
+	}
+	if r := c.Now(); r>>counterBits > 1_060_000 {
+		t.Fatalf("After moved the clock beyond the bound: %d ms", r>>counterBits)
+	}
+	if _, ok := c.After(engine.Version{Time: math.MaxUint64}); ok {
+		t.Fatal("a version above the largest one was handed out")
 	}
 }

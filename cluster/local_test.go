@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
-	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,17 +22,22 @@ func counterValue(t testing.TB, c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-// waitRounds waits until every running node has merged at least k more
-// anti-entropy states.
+// syncsDone counts the node's completed syncs.
+func syncsDone(t testing.TB, n *Node) float64 {
+	return counterValue(t, n.metrics.syncs.WithLabelValues("ok"))
+}
+
+// waitRounds waits until every running node has completed at least k more
+// syncs with a peer.
 func (c *testCluster) waitRounds(k float64) {
 	c.t.Helper()
 	start := map[*Node]float64{}
 	for _, tn := range c.running() {
-		start[tn.node] = counterValue(c.t, tn.node.metrics.aeRounds)
+		start[tn.node] = syncsDone(c.t, tn.node)
 	}
-	waitFor(c.t, 10*time.Second, "anti-entropy rounds", func() bool {
+	waitFor(c.t, 10*time.Second, "syncs", func() bool {
 		for n, v := range start {
-			if counterValue(c.t, n.metrics.aeRounds) < v+k {
+			if syncsDone(c.t, n) < v+k {
 				return false
 			}
 		}
@@ -75,101 +82,32 @@ func oldVersion(now time.Time, age time.Duration) engine.Version {
 	return engine.Version{Time: uint64(now.Add(-age).UnixMilli()) << counterBits, Node: 7}
 }
 
-func TestTombstoneRuleDropsOldEntryForAbsentKey(t *testing.T) {
-	ttl := time.Minute
-	c := newTestCluster(t, 1, func(cfg *Config, ecfg *engine.Config) {
-		cfg.TombstoneTTL = ttl
-		ecfg.TombstoneTTL = ttl
-	})
-	n := c.nodes[0].node
-	now := time.Now()
-	// A key the node never held (or whose tombstone it collected): an
-	// entry older than the TTL must not bring it back.
-	ghost := engine.Entry{Key: "ghost", Value: []byte("old"), Version: oldVersion(now, 2*ttl)}
-	n.receive(encodeBatch(msgRepair, []engine.Entry{ghost}))
-	if _, ok := n.Get("ghost"); ok {
-		t.Fatal("an entry older than the tombstone TTL revived an absent key")
-	}
-	if got := counterValue(t, n.metrics.entriesStale); got != 1 {
-		t.Fatalf("stale entries counted = %v, want 1", got)
-	}
-
-	// A key the node holds: the old entry is ordinary last-writer-wins.
-	held := engine.Entry{Key: "held", Value: []byte("older"), Version: oldVersion(now, 3*ttl)}
-	if _, err := c.nodes[0].eng.Apply(held); err != nil {
-		t.Fatal(err)
-	}
-	newer := engine.Entry{Key: "held", Value: []byte("newer"), Version: oldVersion(now, 2*ttl)}
-	n.receive(encodeBatch(msgBatch, []engine.Entry{newer}))
-	if e, _ := n.Get("held"); string(e.Value) != "newer" {
-		t.Fatalf("held key = %q, want the newer replicated value", e.Value)
-	}
-
-	// A recent entry for an absent key is applied.
-	fresh := engine.Entry{Key: "fresh", Value: []byte("v"), Version: oldVersion(now, ttl/2)}
-	n.receive(encodeBatch(msgBatch, []engine.Entry{fresh}))
-	if _, ok := n.Get("fresh"); !ok {
-		t.Fatal("a recent replicated entry was dropped")
-	}
-}
-
-func TestCollectedTombstoneDoesNotReviveValue(t *testing.T) {
-	ttl := 300 * time.Millisecond
-	c := newTestCluster(t, 2, func(cfg *Config, ecfg *engine.Config) {
-		cfg.TombstoneTTL = ttl
-		ecfg.TombstoneTTL = ttl
-	})
-	n0, n1 := c.nodes[0], c.nodes[1]
-	put(t, n0.node, "victim", "old")
-	c.waitValue(5*time.Second, "victim", []byte("old"))
-
-	c.faults.Partition([]string{n0.name}, []string{n1.name})
-	del(t, n1.node, "victim")
-	waitFor(t, 15*time.Second, "the tombstone to be collected", func() bool {
-		return n1.eng.Stats().Tombstones == 0
-	})
-	c.faults.Heal()
-	c.waitAlive(10*time.Second, c.names()...)
-	c.waitRounds(3)
-	waitFor(t, 5*time.Second, "the old value to reach node-1 and be dropped", func() bool {
-		return counterValue(t, n1.node.metrics.entriesStale) > 0
-	})
-	if e, ok := n1.node.Get("victim"); ok {
-		t.Fatalf("a collected tombstone let the old value back: %q", e.Value)
-	}
-}
-
-func TestAntiEntropyCapStillConverges(t *testing.T) {
-	c := newTestCluster(t, 2, func(cfg *Config, _ *engine.Config) {
-		cfg.AntiEntropyMaxBytes = 8 << 10
-	})
-	c.faults.Partition([]string{"node-0"}, []string{"node-1"})
-	for i := range 300 {
-		put(t, c.nodes[i%2].node, fmt.Sprintf("k-%d", i), "v")
-	}
-	c.faults.Heal()
-	c.waitConverged(20 * time.Second)
-	for i := range 300 {
-		c.waitValue(time.Second, fmt.Sprintf("k-%d", i), []byte("v"))
-	}
-}
-
 func TestJoinRetriedInBackground(t *testing.T) {
 	start := func(name string, port int, join ...string) *Node {
 		t.Helper()
-		eng, err := engine.Open(engine.Config{Dir: t.TempDir()})
+		dir := t.TempDir()
+		eng, err := engine.Open(engine.Config{Dir: filepath.Join(dir, "engine")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg := testConfig(name)
+		cfg.Dir = filepath.Join(dir, "cluster")
 		cfg.GossipPort = port
 		cfg.Join = join
+		cfg.HTTPAddr = ln.Addr().String()
 		n, err := New(cfg, eng)
 		if err != nil {
 			t.Fatal(err)
 		}
+		srv := &http.Server{Handler: n.Handler()}
+		go srv.Serve(ln)
 		t.Cleanup(func() {
 			_ = n.Close()
+			srv.Close()
 			_ = eng.Close()
 		})
 		return n
@@ -182,8 +120,14 @@ func TestJoinRetriedInBackground(t *testing.T) {
 	}
 
 	late := start("late", 0, seedAddr) // the seed is not up: start anyway
+	if ok, _ := late.Readiness(); ok {
+		t.Fatal("a node with a peer to join is ready before any sync")
+	}
 	put(t, late, "k", "v")
 	seed := start("seed", seedPort)
+	if ok, reason := seed.Readiness(); !ok || reason != "no peers to sync with" {
+		t.Fatalf("a new node without peers: ready %v (%s), want ready at once", ok, reason)
+	}
 	waitFor(t, 10*time.Second, "late to join seed", func() bool {
 		ms := seed.Members()
 		return len(ms) == 2 && ms[0].State == StateAlive && ms[1].State == StateAlive
@@ -191,5 +135,9 @@ func TestJoinRetriedInBackground(t *testing.T) {
 	waitFor(t, 5*time.Second, "k to reach the seed", func() bool {
 		_, ok := seed.Get("k")
 		return ok
+	})
+	waitFor(t, 5*time.Second, "late to be ready", func() bool {
+		ok, reason := late.Readiness()
+		return ok && reason == "synced with seed"
 	})
 }

@@ -3,63 +3,78 @@ package cluster
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 
 	"github.com/disperse/disperse/engine"
 )
 
-// Message types: the first byte of every user message a node sends over
-// memberlist (see doc.go for the layouts).
+// msgBatch is the first byte of a replication batch, the one kind of user
+// message nodes send over memberlist (see doc.go for the layout).
+const msgBatch byte = 1
+
+// Limits on what a peer's message may claim, checked before anything is
+// allocated from it.
 const (
-	msgBatch   byte = 1 // entries written on the sender, fan-out
-	msgRepair  byte = 2 // entries of differing buckets, anti-entropy
-	msgRequest byte = 3 // "send me your entries of these buckets"
+	maxNameBytes   = 512
+	maxSyncIndices = engine.Leaves
 )
 
-// stateVersion is the first byte of the push/pull state (LocalState).
-const stateVersion byte = 1
-
-const flagDeleted byte = 1
-
-// entryOverhead bounds the bytes an entry adds beyond its key, value and
-// content type.
-const entryOverhead = 1 + 3*binary.MaxVarintLen64 + binary.MaxVarintLen64 + 16
+// entryOverhead bounds the bytes an entry adds to a batch beyond its key,
+// value and content type.
+const entryOverhead = 1 + 6*binary.MaxVarintLen64
 
 func entrySize(e *engine.Entry) int {
 	return entryOverhead + len(e.Key) + len(e.Value) + len(e.ContentType)
 }
 
-// appendEntry appends the wire form of e to b.
-func appendEntry(b []byte, e *engine.Entry) []byte {
-	var flags byte
-	if e.Deleted {
-		flags |= flagDeleted
-	}
-	b = append(b, flags)
-	b = binary.AppendUvarint(b, uint64(len(e.Key)))
-	b = append(b, e.Key...)
-	b = binary.AppendUvarint(b, uint64(len(e.Value)))
-	b = append(b, e.Value...)
-	b = binary.AppendUvarint(b, uint64(len(e.ContentType)))
-	b = append(b, e.ContentType...)
-	b = binary.AppendVarint(b, e.ExpiresAt)
-	b = binary.BigEndian.AppendUint64(b, e.Version.Time)
-	b = binary.BigEndian.AppendUint64(b, e.Version.Node)
-	return b
+// header is what every batch says about its sender: its name and its wall
+// clock when it sent the batch (Unix milliseconds), so a receiver can name
+// a peer whose clock is off.
+type header struct {
+	from   string
+	wallMS int64
 }
 
-// encodeBatch encodes entries as one message of type typ.
-func encodeBatch(typ byte, ents []engine.Entry) []byte {
-	n := 1 + binary.MaxVarintLen64
+func appendHeader(b []byte, h header) []byte {
+	b = binary.AppendUvarint(b, uint64(len(h.from)))
+	b = append(b, h.from...)
+	return binary.AppendVarint(b, h.wallMS)
+}
+
+func (r *reader) header() header {
+	name := r.bytes("sender name")
+	if len(name) > maxNameBytes {
+		r.fail("sender name")
+	}
+	return header{from: string(name), wallMS: r.varint("sender clock")}
+}
+
+// encodeBatch is a replication batch: the type byte, the header and the
+// entries in the engine's encoding (engine.AppendEntries).
+func encodeBatch(h header, ents []engine.Entry) []byte {
+	n := 2 + binary.MaxVarintLen64*2 + len(h.from)
 	for i := range ents {
 		n += entrySize(&ents[i])
 	}
 	b := make([]byte, 0, n)
-	b = append(b, typ)
-	b = binary.AppendUvarint(b, uint64(len(ents)))
-	for i := range ents {
-		b = appendEntry(b, &ents[i])
+	b = append(b, msgBatch)
+	b = appendHeader(b, h)
+	return engine.AppendEntries(b, ents)
+}
+
+// decodeBatch reads a batch after its type byte. The entries own their
+// memory.
+func decodeBatch(b []byte) (header, []engine.Entry, error) {
+	r := &reader{b: b}
+	h := r.header()
+	if r.err != nil {
+		return header{}, nil, r.err
 	}
-	return b
+	ents, err := engine.DecodeEntries(r.b)
+	if err != nil {
+		return header{}, nil, fmt.Errorf("%w: %v", ErrMessage, err)
+	}
+	return h, ents, nil
 }
 
 // reader decodes the fields of a message; the first error sticks.
@@ -106,16 +121,6 @@ func (r *reader) bytes(what string) []byte {
 	return v
 }
 
-func (r *reader) byte1(what string) byte {
-	if len(r.b) < 1 {
-		r.fail(what)
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
 func (r *reader) uint64(what string) uint64 {
 	if len(r.b) < 8 {
 		r.fail(what)
@@ -126,105 +131,146 @@ func (r *reader) uint64(what string) uint64 {
 	return v
 }
 
-// decodeBatch decodes the body of a batch (after the type byte). The
-// entries copy what they keep: b may be reused by the caller.
-func decodeBatch(b []byte) ([]engine.Entry, error) {
-	r := &reader{b: b}
-	n := r.uvarint("entry count")
-	if r.err != nil {
-		return nil, r.err
+// count reads a count of items of at least minBytes each, bounded by max
+// and by the bytes left, so a hostile count cannot decide an allocation.
+func (r *reader) count(what string, max, minBytes int) int {
+	n := r.uvarint(what)
+	if r.err == nil && (n > uint64(max) || n*uint64(minBytes) > uint64(len(r.b))) {
+		r.fail(what)
+		return 0
 	}
-	if n > uint64(len(b)) { // every entry takes at least one byte
-		return nil, fmt.Errorf("%w: entry count %d exceeds message size %d", ErrMessage, n, len(b))
-	}
-	ents := make([]engine.Entry, 0, n)
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		var e engine.Entry
-		flags := r.byte1("flags")
-		e.Deleted = flags&flagDeleted != 0
-		e.Key = string(r.bytes("key"))
-		if v := r.bytes("value"); v != nil {
-			e.Value = append([]byte(nil), v...)
-		}
-		e.ContentType = string(r.bytes("content type"))
-		e.ExpiresAt = r.varint("expiry")
-		e.Version.Time = r.uint64("version time")
-		e.Version.Node = r.uint64("version node")
-		ents = append(ents, e)
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes after batch", ErrMessage, len(r.b))
-	}
-	return ents, nil
+	return int(n)
 }
 
-// encodeRequest asks a peer for its entries of buckets; from names the
-// asking node so the peer knows where to answer.
-func encodeRequest(from string, buckets []int) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64*(2+len(buckets))+len(from))
-	b = append(b, msgRequest)
-	b = binary.AppendUvarint(b, uint64(len(from)))
-	b = append(b, from...)
-	b = binary.AppendUvarint(b, uint64(len(buckets)))
-	for _, k := range buckets {
-		b = binary.AppendUvarint(b, uint64(k))
+// end reports trailing bytes as an error.
+func (r *reader) end(what string) error {
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%w: %d trailing bytes after %s", ErrMessage, len(r.b), what)
+	}
+	return r.err
+}
+
+// keyHash is the 64-bit FNV-1a hash of a key: how the sync protocol names
+// a key without sending it.
+func keyHash(key string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return h.Sum64()
+}
+
+// Sync protocol bodies (HTTP, see sync.go and doc.go).
+
+// encodeIndices is a tree or leaf request: the level and node indices.
+func encodeIndices(from string, level int, idx []int) []byte {
+	b := appendHeader(nil, header{from: from})
+	b = binary.AppendUvarint(b, uint64(level))
+	b = binary.AppendUvarint(b, uint64(len(idx)))
+	for _, i := range idx {
+		b = binary.AppendUvarint(b, uint64(i))
 	}
 	return b
 }
 
-// decodeRequest decodes the body of a request (after the type byte).
-func decodeRequest(b []byte) (from string, buckets []int, err error) {
+func decodeIndices(b []byte) (from string, level int, idx []int, err error) {
 	r := &reader{b: b}
-	from = string(r.bytes("request sender"))
-	n := r.uvarint("bucket count")
-	if r.err == nil && n > engine.Buckets {
-		return "", nil, fmt.Errorf("%w: %d buckets requested", ErrMessage, n)
+	h := r.header()
+	lv := r.uvarint("level")
+	if r.err == nil && lv > treeLevels {
+		r.fail("level")
 	}
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		k := r.uvarint("bucket")
-		if k >= engine.Buckets {
-			return "", nil, fmt.Errorf("%w: bucket %d out of range", ErrMessage, k)
+	n := r.count("index count", maxSyncIndices, 1)
+	width := uint64(1) << (fanoutBits * lv)
+	for i := 0; i < n && r.err == nil; i++ {
+		v := r.uvarint("index")
+		if v >= width {
+			r.fail("index")
 		}
-		buckets = append(buckets, int(k))
+		idx = append(idx, int(v))
 	}
-	if r.err != nil {
-		return "", nil, r.err
+	if err := r.end("indices"); err != nil {
+		return "", 0, nil, err
 	}
-	return from, buckets, nil
+	return h.from, int(lv), idx, nil
 }
 
-// encodeState is this node's push/pull state: its name and the digest of
-// every bucket.
-func encodeState(name string, digests []uint64) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(name)+8*len(digests))
-	b = append(b, stateVersion)
-	b = binary.AppendUvarint(b, uint64(len(name)))
-	b = append(b, name...)
-	for _, d := range digests {
-		b = binary.BigEndian.AppendUint64(b, d)
+// slotRef is one key of a leaf as the sync protocol lists it.
+type slotRef struct {
+	hash    uint64
+	version engine.Version
+}
+
+// encodeLeaves lists, for each leaf in order, its keys' hashes and versions.
+func encodeLeaves(leaves [][]slotRef) []byte {
+	n := 0
+	for _, l := range leaves {
+		n += binary.MaxVarintLen64 + 24*len(l)
+	}
+	b := make([]byte, 0, n)
+	for _, l := range leaves {
+		b = binary.AppendUvarint(b, uint64(len(l)))
+		for _, s := range l {
+			b = binary.BigEndian.AppendUint64(b, s.hash)
+			b = binary.BigEndian.AppendUint64(b, s.version.Time)
+			b = binary.BigEndian.AppendUint64(b, s.version.Node)
+		}
 	}
 	return b
 }
 
-// decodeState reads what encodeState writes.
-func decodeState(b []byte) (name string, digests []uint64, err error) {
+func decodeLeaves(b []byte, count int) ([][]slotRef, error) {
 	r := &reader{b: b}
-	if v := r.byte1("state version"); r.err == nil && v != stateVersion {
-		return "", nil, fmt.Errorf("%w: state version %d, want %d", ErrMessage, v, stateVersion)
+	out := make([][]slotRef, 0, count)
+	for range count {
+		n := r.count("slot count", len(b)/24, 24)
+		l := make([]slotRef, 0, n)
+		for range n {
+			l = append(l, slotRef{r.uint64("key hash"), engine.Version{Time: r.uint64("version time"), Node: r.uint64("version node")}})
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		out = append(out, l)
 	}
-	name = string(r.bytes("state name"))
-	if r.err != nil {
-		return "", nil, r.err
+	if err := r.end("leaves"); err != nil {
+		return nil, err
 	}
-	if len(r.b) != 8*engine.Buckets {
-		return "", nil, fmt.Errorf("%w: state holds %d digest bytes, want %d", ErrMessage, len(r.b), 8*engine.Buckets)
+	return out, nil
+}
+
+// encodeWant asks for the entries of keys by leaf and key hash.
+func encodeWant(from string, want map[int][]uint64) []byte {
+	b := appendHeader(nil, header{from: from})
+	b = binary.AppendUvarint(b, uint64(len(want)))
+	for leaf, hs := range want {
+		b = binary.AppendUvarint(b, uint64(leaf))
+		b = binary.AppendUvarint(b, uint64(len(hs)))
+		for _, h := range hs {
+			b = binary.BigEndian.AppendUint64(b, h)
+		}
 	}
-	digests = make([]uint64, engine.Buckets)
-	for i := range digests {
-		digests[i] = binary.BigEndian.Uint64(r.b[8*i:])
+	return b
+}
+
+func decodeWant(b []byte) (string, map[int][]uint64, error) {
+	r := &reader{b: b}
+	h := r.header()
+	n := r.count("leaf count", engine.Leaves, 2)
+	want := make(map[int][]uint64, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		leaf := r.uvarint("leaf")
+		if leaf >= engine.Leaves {
+			r.fail("leaf")
+			break
+		}
+		k := r.count("hash count", len(b)/8, 8)
+		hs := make([]uint64, 0, k)
+		for range k {
+			hs = append(hs, r.uint64("key hash"))
+		}
+		want[int(leaf)] = hs
 	}
-	return name, digests, nil
+	if err := r.end("wanted keys"); err != nil {
+		return "", nil, err
+	}
+	return h.from, want, nil
 }

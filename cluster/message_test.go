@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"errors"
-	"reflect"
 	"slices"
 	"testing"
 
@@ -11,86 +10,115 @@ import (
 
 func sampleEntries() []engine.Entry {
 	return []engine.Entry{
-		{Key: "a", Value: []byte("value"), ContentType: "text/plain", ExpiresAt: 1234567890123, Version: engine.Version{Time: 1 << 40, Node: 9}},
-		{Key: "b/c", Deleted: true, Version: engine.Version{Time: 77, Node: ^uint64(0)}},
-		{Key: "", Value: nil, ExpiresAt: -1},
+		{Key: "a", Value: []byte("1"), ContentType: "text/plain", ExpiresAt: 99, Version: engine.Version{Time: 5, Node: 1}},
+		{Key: "b", Deleted: true, Version: engine.Version{Time: 6, Node: 2}},
+		{Key: "c", Value: []byte{}, Version: engine.Version{Time: 7, Node: 3}},
 	}
 }
 
 func TestBatchRoundTrip(t *testing.T) {
 	ents := sampleEntries()
-	msg := encodeBatch(msgBatch, ents)
+	msg := encodeBatch(header{from: "node-1", wallMS: 1234}, ents)
 	if msg[0] != msgBatch {
 		t.Fatalf("type byte %d", msg[0])
 	}
-	got, err := decodeBatch(msg[1:])
+	h, got, err := decodeBatch(msg[1:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, ents) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", got, ents)
+	if h.from != "node-1" || h.wallMS != 1234 {
+		t.Fatalf("header = %+v", h)
+	}
+	if len(got) != len(ents) {
+		t.Fatalf("%d entries, want %d", len(got), len(ents))
 	}
 	for i := range ents {
-		if n := len(appendEntry(nil, &ents[i])); n > entrySize(&ents[i]) {
-			t.Fatalf("entry %d encodes to %d bytes, entrySize says %d", i, n, entrySize(&ents[i]))
+		g, w := got[i], ents[i]
+		if g.Key != w.Key || string(g.Value) != string(w.Value) || g.ContentType != w.ContentType ||
+			g.ExpiresAt != w.ExpiresAt || g.Version != w.Version || g.Deleted != w.Deleted {
+			t.Fatalf("entry %d = %+v, want %+v", i, g, w)
 		}
 	}
 }
 
 func TestBatchTruncatedIsError(t *testing.T) {
-	msg := encodeBatch(msgBatch, sampleEntries())[1:]
-	for n := range len(msg) {
-		if _, err := decodeBatch(msg[:n]); !errors.Is(err, ErrMessage) {
-			t.Fatalf("batch cut to %d of %d bytes: err = %v, want ErrMessage", n, len(msg), err)
+	msg := encodeBatch(header{from: "n"}, sampleEntries())[1:]
+	for cut := range len(msg) {
+		if _, _, err := decodeBatch(msg[:cut]); !errors.Is(err, ErrMessage) {
+			t.Fatalf("cut at %d of %d: err = %v, want ErrMessage", cut, len(msg), err)
 		}
-	}
-	if _, err := decodeBatch(append(slices.Clone(msg), 0)); !errors.Is(err, ErrMessage) {
-		t.Fatalf("trailing byte: err = %v, want ErrMessage", err)
 	}
 }
 
-func TestRequestAndStateRoundTrip(t *testing.T) {
-	from, buckets, err := decodeRequest(encodeRequest("node-1", []int{0, 5, engine.Buckets - 1})[1:])
-	if err != nil || from != "node-1" || !slices.Equal(buckets, []int{0, 5, engine.Buckets - 1}) {
-		t.Fatalf("request round trip: %q %v %v", from, buckets, err)
+func TestSyncBodiesRoundTrip(t *testing.T) {
+	from, level, idx, err := decodeIndices(encodeIndices("me", 3, []int{0, 7, 4095}))
+	if err != nil || from != "me" || level != 3 || !slices.Equal(idx, []int{0, 7, 4095}) {
+		t.Fatalf("indices: %q %d %v %v", from, level, idx, err)
 	}
-	if _, _, err := decodeRequest(encodeRequest("x", []int{engine.Buckets})[1:]); !errors.Is(err, ErrMessage) {
-		t.Fatalf("bucket out of range: err = %v", err)
+	if _, _, _, err := decodeIndices(encodeIndices("me", 2, []int{256})); !errors.Is(err, ErrMessage) {
+		t.Fatalf("an index beyond its level: err = %v", err)
 	}
-	digests := make([]uint64, engine.Buckets)
-	for i := range digests {
-		digests[i] = uint64(i) * 0x9e3779b97f4a7c15
+	if _, _, _, err := decodeIndices(encodeIndices("me", treeLevels+1, nil)); !errors.Is(err, ErrMessage) {
+		t.Fatalf("a level beyond the leaves: err = %v", err)
 	}
-	st := encodeState("node-2", digests)
-	name, got, err := decodeState(st)
-	if err != nil || name != "node-2" || !slices.Equal(got, digests) {
-		t.Fatalf("state round trip: %q %v", name, err)
+
+	leaves := [][]slotRef{{{1, engine.Version{Time: 2, Node: 3}}}, nil, {{4, engine.Version{Time: 5}}, {6, engine.Version{Node: 7}}}}
+	got, err := decodeLeaves(encodeLeaves(leaves), 3)
+	if err != nil || len(got) != 3 || len(got[1]) != 0 || got[2][1] != leaves[2][1] || got[0][0] != leaves[0][0] {
+		t.Fatalf("leaves: %v %v", got, err)
 	}
-	if _, _, err := decodeState(st[:len(st)-1]); !errors.Is(err, ErrMessage) {
-		t.Fatalf("short state: err = %v", err)
+	if _, err := decodeLeaves(encodeLeaves(leaves), 2); !errors.Is(err, ErrMessage) {
+		t.Fatalf("a leaf more than asked for: err = %v", err)
 	}
-	if diff := differing(digests, got); len(diff) != 0 {
-		t.Fatalf("identical digests differ in %v", diff)
+
+	want := map[int][]uint64{9: {1, 2}, engine.Leaves - 1: {3}}
+	from, w, err := decodeWant(encodeWant("me", want))
+	if err != nil || from != "me" || len(w) != 2 || !slices.Equal(w[9], []uint64{1, 2}) || !slices.Equal(w[engine.Leaves-1], []uint64{3}) {
+		t.Fatalf("want: %q %v %v", from, w, err)
 	}
-	got[3]++
-	got[700]++
-	if diff := differing(digests, got); !slices.Equal(diff, []int{3, 700}) {
-		t.Fatalf("differing = %v, want [3 700]", diff)
+}
+
+func TestHostileCountsAllocateNothing(t *testing.T) {
+	// A count far beyond the bytes that follow is refused before any
+	// allocation it would decide.
+	b := appendHeader(nil, header{from: "x"})
+	b = append(b, 2, 0xff, 0xff, 0xff, 0xff, 0x0f)
+	if _, _, _, err := decodeIndices(b); !errors.Is(err, ErrMessage) {
+		t.Fatalf("indices: err = %v", err)
+	}
+	if _, err := decodeLeaves([]byte{0xff, 0xff, 0xff, 0xff, 0x0f}, 1); !errors.Is(err, ErrMessage) {
+		t.Fatalf("leaves: err = %v", err)
+	}
+	w := appendHeader(nil, header{from: "x"})
+	w = append(w, 1, 5, 0xff, 0xff, 0xff, 0x0f)
+	if _, _, err := decodeWant(w); !errors.Is(err, ErrMessage) {
+		t.Fatalf("want: err = %v", err)
 	}
 }
 
 func FuzzDecodeBatch(f *testing.F) {
-	f.Add(encodeBatch(msgBatch, sampleEntries())[1:])
+	f.Add(encodeBatch(header{from: "n", wallMS: 1}, sampleEntries())[1:])
 	f.Add([]byte{})
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add([]byte{1, 'n', 0, 1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ents, err := decodeBatch(b)
+		h, ents, err := decodeBatch(b)
 		if err != nil {
 			return
 		}
-		again, err := decodeBatch(encodeBatch(msgBatch, ents)[1:])
+		_, again, err := decodeBatch(encodeBatch(h, ents)[1:])
 		if err != nil || len(again) != len(ents) {
 			t.Fatalf("re-encoding a decoded batch: %v", err)
 		}
+	})
+}
+
+func FuzzDecodeSyncBodies(f *testing.F) {
+	f.Add(encodeIndices("n", 2, []int{1, 2}))
+	f.Add(encodeWant("n", map[int][]uint64{1: {2}}))
+	f.Add(encodeLeaves([][]slotRef{{{1, engine.Version{Time: 1}}}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		decodeIndices(b)
+		decodeWant(b)
+		decodeLeaves(b, len(b)%4)
 	})
 }

@@ -13,10 +13,11 @@ type metrics struct {
 	entriesDropped  prometheus.Counter
 	batchesReceived prometheus.Counter
 	entriesReceived prometheus.Counter
-	entriesStale    prometheus.Counter
-	aeRounds        prometheus.Counter
-	aeBuckets       prometheus.Counter
 	aeRepaired      prometheus.Counter
+	purged          prometheus.Counter
+	syncs           *prometheus.CounterVec
+	rejected        *prometheus.CounterVec
+	peerClock       *prometheus.GaugeVec
 	collectors      []prometheus.Collector
 }
 
@@ -29,30 +30,49 @@ func newMetrics(n *Node) *metrics {
 	m := &metrics{
 		batchesSent:     counter("replication_batches_sent_total", "Replication batches sent to peers."),
 		entriesSent:     counter("replication_entries_sent_total", "Entries sent to peers in replication batches."),
-		batchesFailed:   counter("replication_batches_failed_total", "Replication batches whose send failed (entries left to anti-entropy)."),
+		batchesFailed:   counter("replication_batches_failed_total", "Replication batches whose send failed (entries left to the sync)."),
 		entriesDropped:  counter("replication_entries_dropped_total", "Entries not sent to a peer: its queue was full or the send failed."),
-		batchesReceived: counter("replication_batches_received_total", "Replication and repair batches received from peers."),
-		entriesReceived: counter("replication_entries_received_total", "Entries received from peers."),
-		entriesStale:    counter("replication_entries_stale_total", "Received entries dropped by the tombstone rule (older than the tombstone TTL, key absent)."),
-		aeRounds:        counter("antientropy_rounds_total", "Push/pull digest comparisons merged."),
-		aeBuckets:       counter("antientropy_buckets_differing_total", "Buckets found differing in anti-entropy rounds."),
-		aeRepaired:      counter("antientropy_entries_repaired_total", "Entries received by anti-entropy that won on this node."),
+		batchesReceived: counter("replication_batches_received_total", "Replication batches received from peers."),
+		entriesReceived: counter("replication_entries_received_total", "Entries received from peers, by replication and by sync."),
+		aeRepaired:      counter("antientropy_entries_repaired_total", "Entries received by a sync that won on this node."),
+		purged:          counter("antientropy_entries_purged_total", "Entries a stale node dropped because the cluster no longer holds them."),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "disperse", Subsystem: "cluster", Name: "syncs_total",
+			Help: "Syncs with a peer this node started, by result (ok, error).",
+		}, []string{"result"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "disperse", Subsystem: "cluster", Name: "peer_rejected_total",
+			Help: "Entries and messages refused from peers, by reason (clock_skew, bad_entry, bad_message).",
+		}, []string{"reason"}),
+		peerClock: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "disperse", Subsystem: "cluster", Name: "peer_clock_offset_seconds",
+			Help: "How far each peer's clock was ahead of this node's (negative: behind) in its last batch.",
+		}, []string{"peer"}),
 	}
 	m.collectors = []prometheus.Collector{
 		m.batchesSent, m.entriesSent, m.batchesFailed, m.entriesDropped,
-		m.batchesReceived, m.entriesReceived, m.entriesStale,
-		m.aeRounds, m.aeBuckets, m.aeRepaired,
+		m.batchesReceived, m.entriesReceived, m.aeRepaired, m.purged,
+		m.syncs, m.rejected, m.peerClock,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "disperse", Subsystem: "cluster", Name: "replication_queue_depth",
 			Help: "Entries queued for peers, all peers together.",
-		}, func() float64 { return float64(n.queueDepth()) }),
+		}, func() float64 { return float64(n.rep.depth()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "disperse", Subsystem: "cluster", Name: "in_sync",
+			Help: "1 while the node was in sync with the cluster within the tombstone TTL, else 0.",
+		}, func() float64 {
+			if n.fresh() {
+				return 1
+			}
+			return 0
+		}),
 	}
 	for _, state := range []string{StateAlive, StateSuspect, StateDead, StateLeft} {
 		m.collectors = append(m.collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "disperse", Subsystem: "cluster", Name: "members",
 			Help:        "Known members by state, this node included.",
 			ConstLabels: prometheus.Labels{"state": state},
-		}, func() float64 { return float64(n.countMembers(state)) }))
+		}, func() float64 { return float64(n.mem.count(state)) }))
 	}
 	return m
 }

@@ -40,7 +40,7 @@ func TestMetricsRegisterAndCount(t *testing.T) {
 	for _, name := range []string{
 		"disperse_cluster_replication_entries_sent_total",
 		"disperse_cluster_replication_queue_depth",
-		"disperse_cluster_antientropy_rounds_total",
+		"disperse_cluster_in_sync",
 		"disperse_cluster_replication_entries_dropped_total",
 	} {
 		if _, ok := got[name]; !ok {

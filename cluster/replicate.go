@@ -8,6 +8,26 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
+// replicator sends every cluster write to every live peer, in batches over
+// memberlist's reliable channel, and applies what peers send. One bounded
+// queue and one sender goroutine per live peer; its own lock.
+//
+// A batch is the unit a later acknowledgement would name: the sender keeps
+// it until SendReliable returns, and a receiver applies it with one
+// Store.ApplyBatch, so "wait for k replicas" can be added as an ack
+// message per batch without changing the queueing.
+type replicator struct {
+	n *Node
+
+	mu    sync.RWMutex
+	peers map[string]*peer // live peers, each with its sender
+	done  bool
+}
+
+func newReplicator(n *Node) *replicator {
+	return &replicator{n: n, peers: map[string]*peer{}}
+}
+
 // peer is one live peer's replication queue and its sender.
 type peer struct {
 	name string
@@ -20,7 +40,7 @@ type peer struct {
 	spare []engine.Entry
 
 	wake chan struct{}
-	done chan struct{}
+	stop chan struct{}
 }
 
 // push queues e; it reports false when the queue is full.
@@ -90,109 +110,96 @@ func (p *peer) depth() int {
 	return len(p.queue)
 }
 
-// startPeer starts replicating to a peer that became alive.
-func (n *Node) startPeer(mn *memberlist.Node) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.isClosed() {
+// start begins replicating to a peer that became alive, or records its new
+// address.
+func (r *replicator) start(mn memberlist.Node) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
 		return
 	}
-	if p, ok := n.peers[mn.Name]; ok {
+	if p, ok := r.peers[mn.Name]; ok {
 		p.mu.Lock()
-		p.node = *mn
+		p.node = mn
 		p.mu.Unlock()
 		return
 	}
 	p := &peer{
-		name: mn.Name, max: n.cfg.ReplicationQueue, node: *mn,
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		name: mn.Name, max: r.n.cfg.ReplicationQueue, node: mn,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
-	n.peers[mn.Name] = p
-	n.wg.Add(1)
-	go n.runSender(p)
+	r.peers[mn.Name] = p
+	r.n.wg.Add(1)
+	go r.run(p)
 }
 
-// updatePeer records a live peer's new address or metadata.
-func (n *Node) updatePeer(mn *memberlist.Node) {
-	n.mu.RLock()
-	p, ok := n.peers[mn.Name]
-	n.mu.RUnlock()
-	if !ok {
-		n.startPeer(mn)
-		return
-	}
-	p.mu.Lock()
-	p.node = *mn
-	p.mu.Unlock()
-}
-
-// stopPeer stops replicating to a peer that died or left; what was queued
-// for it is dropped (anti-entropy brings it back up to date).
-func (n *Node) stopPeer(name string) {
-	n.mu.Lock()
-	p, ok := n.peers[name]
-	delete(n.peers, name)
-	n.mu.Unlock()
+// stop stops replicating to a peer that died or left; what was queued for
+// it is dropped (the sync when it returns brings it up to date).
+func (r *replicator) stop(name string) {
+	r.mu.Lock()
+	p, ok := r.peers[name]
+	delete(r.peers, name)
+	r.mu.Unlock()
 	if ok {
-		close(p.done)
-		n.metrics.entriesDropped.Add(float64(p.depth()))
+		close(p.stop)
+		r.n.metrics.entriesDropped.Add(float64(p.depth()))
 	}
 }
 
-// stopPeers stops every sender.
-func (n *Node) stopPeers() {
-	n.mu.Lock()
-	peers := n.peers
-	n.peers = map[string]*peer{}
-	n.mu.Unlock()
+// close stops every sender; no sender starts after it.
+func (r *replicator) close() {
+	r.mu.Lock()
+	peers := r.peers
+	r.peers, r.done = map[string]*peer{}, true
+	r.mu.Unlock()
 	for _, p := range peers {
-		close(p.done)
+		close(p.stop)
 	}
 }
 
 // fanOut queues e for every live peer.
-func (n *Node) fanOut(e engine.Entry) {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	for _, p := range n.peers {
+func (r *replicator) fanOut(e engine.Entry) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, p := range r.peers {
 		if !p.push(e) {
-			n.metrics.entriesDropped.Inc()
+			r.n.metrics.entriesDropped.Inc()
 		}
 	}
 }
 
-// queueDepth counts the entries queued for all peers.
-func (n *Node) queueDepth() int {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
+// depth counts the entries queued for all peers.
+func (r *replicator) depth() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	d := 0
-	for _, p := range n.peers {
+	for _, p := range r.peers {
 		d += p.depth()
 	}
 	return d
 }
 
-// runSender drains p's queue in batches until the peer stops.
-func (n *Node) runSender(p *peer) {
-	defer n.wg.Done()
-	if !n.waitStarted() {
+// run drains p's queue in batches until the peer stops.
+func (r *replicator) run(p *peer) {
+	defer r.n.wg.Done()
+	if !r.n.waitStarted() {
 		return
 	}
 	for {
 		select {
-		case <-p.done:
+		case <-p.stop:
 			return
 		case <-p.wake:
 		}
-		n.linger(p)
+		r.linger(p)
 		for p.depth() > 0 {
 			select {
-			case <-p.done:
+			case <-p.stop:
 				return
 			default:
 			}
-			batch, node := p.take(n.cfg.BatchBytes)
-			n.sendBatch(&node, msgBatch, batch)
+			batch, node := p.take(r.n.cfg.BatchBytes)
+			r.send(&node, batch)
 			p.giveBack(batch)
 		}
 	}
@@ -200,98 +207,45 @@ func (n *Node) runSender(p *peer) {
 
 // linger gives a small queue BatchDelay to grow: fewer, larger batches
 // mean fewer connections and fewer log commits on the peer.
-func (n *Node) linger(p *peer) {
-	if n.cfg.BatchDelay <= 0 || p.bytes() >= n.cfg.BatchBytes {
+func (r *replicator) linger(p *peer) {
+	if r.n.cfg.BatchDelay <= 0 || p.bytes() >= r.n.cfg.BatchBytes {
 		return
 	}
-	t := time.NewTimer(n.cfg.BatchDelay)
+	t := time.NewTimer(r.n.cfg.BatchDelay)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-p.done:
+	case <-p.stop:
 	}
 }
 
-// sendBatch sends entries to node as one message; a failure is counted
-// and left to anti-entropy.
-func (n *Node) sendBatch(node *memberlist.Node, typ byte, batch []engine.Entry) bool {
-	msg := encodeBatch(typ, batch)
+// send sends entries to node as one batch; a failure is counted and left
+// to the sync.
+func (r *replicator) send(node *memberlist.Node, batch []engine.Entry) {
+	n := r.n
+	msg := encodeBatch(header{from: n.cfg.Name, wallMS: n.cfg.Now().UnixMilli()}, batch)
 	if err := n.ml.SendReliable(node, msg); err != nil {
 		n.metrics.batchesFailed.Inc()
 		n.metrics.entriesDropped.Add(float64(len(batch)))
 		n.log.Debug("replication send failed", "peer", node.Name, "entries", len(batch), "err", err)
-		return false
+		return
 	}
 	n.metrics.batchesSent.Inc()
 	n.metrics.entriesSent.Add(float64(len(batch)))
-	return true
 }
 
 // receive handles one message from a peer.
-func (n *Node) receive(b []byte) {
-	if len(b) == 0 {
+func (r *replicator) receive(b []byte) {
+	n := r.n
+	if len(b) == 0 || b[0] != msgBatch {
+		n.reject("", "bad_message", "a message of unknown type")
 		return
 	}
-	switch b[0] {
-	case msgBatch, msgRepair:
-		ents, err := decodeBatch(b[1:])
-		if err != nil {
-			n.log.Warn("dropping replication batch", "err", err)
-			return
-		}
-		n.applyRemote(ents, b[0] == msgRepair)
-	case msgRequest:
-		from, buckets, err := decodeRequest(b[1:])
-		if err != nil {
-			n.log.Warn("dropping anti-entropy request", "err", err)
-			return
-		}
-		n.answerRequest(from, buckets)
-	default:
-		n.log.Warn("dropping message of unknown type", "type", b[0])
-	}
-}
-
-// applyRemote applies entries received from a peer, after the tombstone
-// rule and after moving the clock past their versions.
-func (n *Node) applyRemote(ents []engine.Entry, repair bool) {
-	n.metrics.batchesReceived.Inc()
-	n.metrics.entriesReceived.Add(float64(len(ents)))
-	horizon := n.horizon()
-	keep := ents[:0]
-	for _, e := range ents {
-		e.Local = false
-		if e.Version.Time < horizon {
-			if _, ok := n.eng.Get(e.Key); !ok {
-				n.metrics.entriesStale.Inc()
-				continue
-			}
-		}
-		n.clock.Observe(e.Version.Time)
-		keep = append(keep, e)
-	}
-	if len(keep) == 0 {
-		return
-	}
-	won, err := n.eng.ApplyBatch(keep)
+	h, ents, err := decodeBatch(b[1:])
 	if err != nil {
-		n.log.Error("applying replicated entries", "entries", len(keep), "err", err)
+		n.reject("", "bad_message", err.Error())
 		return
 	}
-	if repair {
-		n.metrics.aeRepaired.Add(float64(won))
-	}
-	if f := n.onApplied.Load(); f != nil {
-		(*f)(keep)
-	}
-}
-
-// horizon is the clock reading before which a tombstone may have been
-// collected: now - TombstoneTTL.
-func (n *Node) horizon() uint64 {
-	ms := n.cfg.Now().Add(-n.cfg.TombstoneTTL).UnixMilli()
-	if ms < 0 {
-		return 0
-	}
-	return uint64(ms) << counterBits
+	n.metrics.batchesReceived.Inc()
+	n.applyRemote(h, ents, false)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/disperse/disperse/cluster"
@@ -48,6 +49,10 @@ type Config struct {
 	// Blobs serves the /blob routes. Default nil: there are no /blob routes
 	// and they answer 404.
 	Blobs Blobs
+	// Peers serves the node-to-node sync routes under
+	// cluster.SyncPathPrefix (*cluster.Node's Handler). Default nil: those
+	// routes answer 404.
+	Peers http.Handler
 	// MaxKeyBytes is the longest key accepted, in bytes. Default 1024.
 	MaxKeyBytes int
 	// MaxValueBytes is the largest cache value accepted, in bytes; a larger

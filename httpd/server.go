@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"github.com/disperse/disperse/cluster"
 	"log/slog"
 	"net/http"
 	"time"
@@ -83,6 +84,9 @@ func (s *Server) router() *gin.Engine {
 
 	if s.cfg.Blobs != nil {
 		s.blobRoutes(r)
+	}
+	if s.cfg.Peers != nil {
+		r.POST(cluster.SyncPathPrefix+":op", gin.WrapH(s.cfg.Peers))
 	}
 
 	notFound := errorJSON("no such route", CodeNotFound)

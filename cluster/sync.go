@@ -1,0 +1,684 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/disperse/disperse/engine"
+)
+
+// Sync routes, served by Node.Handler under SyncPathPrefix.
+const (
+	SyncPathPrefix = "/internal/cluster/"
+	pathTree       = SyncPathPrefix + "tree"
+	pathLeaves     = SyncPathPrefix + "leaves"
+	pathPull       = SyncPathPrefix + "pull"
+	pathPush       = SyncPathPrefix + "push"
+	headerSynced   = "X-Disperse-Synced" // the answering node's last sync, Unix ms
+)
+
+// Bounds of the sync protocol.
+const (
+	leavesPerRound  = 4096     // leaves listed in one request
+	maxRequestBytes = 32 << 20 // a tree, leaves or pull request
+	maxFrameBytes   = 64 << 20 // one frame of entries
+)
+
+// syncer compares this node's entries with a peer's and exchanges the
+// difference (see doc.go, "Sync"): when a peer turns alive, every
+// AntiEntropyInterval with a random peer, and for the node's first sync
+// after it starts, which readiness waits for. Its own lock.
+type syncer struct {
+	n      *Node
+	client *http.Client
+	start  time.Time
+	// needFirst: the node joins an existing cluster (it has peers to join
+	// or remembers some), so readiness waits for a first sync.
+	needFirst bool
+
+	mu       sync.Mutex
+	inflight map[string]bool
+	synced   string // the peer of the first completed sync
+}
+
+func newSyncer(n *Node, needFirst bool) *syncer {
+	return &syncer{
+		n: n, start: n.cfg.Now(), needFirst: needFirst, inflight: map[string]bool{},
+		client: &http.Client{Transport: &http.Transport{
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       time.Minute,
+			ResponseHeaderTimeout: 30 * time.Second,
+		}},
+	}
+}
+
+// readiness: see Node.Readiness.
+func (s *syncer) readiness() (bool, string) {
+	s.mu.Lock()
+	peer := s.synced
+	s.mu.Unlock()
+	switch {
+	case peer != "":
+		return true, "synced with " + peer
+	case !s.needFirst:
+		return true, "no peers to sync with"
+	case s.n.cfg.Now().Sub(s.start) >= s.n.cfg.ReadySyncTimeout:
+		return true, fmt.Sprintf("no sync with a live peer within %v", s.n.cfg.ReadySyncTimeout)
+	}
+	return false, "waiting for the first sync with a live peer"
+}
+
+// firstDone reports whether a sync has completed since start.
+func (s *syncer) firstDone() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.synced != ""
+}
+
+// peerJoined starts a sync with a peer that just turned alive: always
+// while this node has not synced yet, else from the side with the smaller
+// name (the other side's sync covers both directions).
+func (s *syncer) peerJoined(name string) {
+	if !s.firstDone() || s.n.cfg.Name < name {
+		s.n.background(func() { s.syncNamed(name) })
+	}
+}
+
+// syncNamed syncs with a live peer by name, unless a sync with it runs.
+func (s *syncer) syncNamed(name string) {
+	p, ok := s.n.mem.livePeer(name)
+	if !ok || p.http == "" {
+		return
+	}
+	s.mu.Lock()
+	if s.inflight[name] {
+		s.mu.Unlock()
+		return
+	}
+	s.inflight[name] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inflight, name)
+		s.mu.Unlock()
+	}()
+	started := time.Now()
+	st, err := s.syncWith(p)
+	if err != nil {
+		s.n.metrics.syncs.WithLabelValues("error").Inc()
+		s.n.log.Debug("sync failed", "peer", name, "err", err)
+		return
+	}
+	s.n.metrics.syncs.WithLabelValues("ok").Inc()
+	s.mu.Lock()
+	first := s.synced == ""
+	if first {
+		s.synced = name
+	}
+	s.mu.Unlock()
+	lvl := s.n.log.Debug
+	if first || st.pulled+st.pushed+st.purged > 0 {
+		lvl = s.n.log.Info
+	}
+	lvl("synced", "peer", name, "leaves_differing", st.leaves, "pulled", st.pulled, "pushed", st.pushed,
+		"purged", st.purged, "digest_bytes", st.digestBytes, "took", time.Since(started).Round(time.Millisecond).String())
+}
+
+// syncStats is what one sync did.
+type syncStats struct {
+	leaves, pulled, pushed, purged int
+	digestBytes                   int
+}
+
+// syncWith runs one sync with p as the initiator: compare the hash trees
+// top-down, list the keys of differing leaves, pull what the peer has
+// newer, push what this node has newer. A stale node (away longer than
+// TombstoneTTL) neither offers entries older than the tombstone horizon
+// nor keeps those a fresh peer lacks: the peer may have deleted them and
+// collected the tombstone.
+func (s *syncer) syncWith(p peerInfo) (syncStats, error) {
+	n := s.n
+	var st syncStats
+	startedAt := n.cfg.Now()
+	wasFresh := n.fresh()
+	mine := buildTree(n.store.LeafDigests())
+	theirs, peerSynced, err := s.treeLevel(p, startLevel, nil, &st)
+	if err != nil {
+		return st, err
+	}
+	diff := mine.differing(startLevel, nil, theirs)
+	for level := startLevel; level < treeLevels && len(diff) > 0; level++ {
+		hashes, _, err := s.treeLevel(p, level, diff, &st)
+		if err != nil {
+			return st, err
+		}
+		diff = mine.differing(level+1, diff, hashes)
+	}
+	peerFresh := !peerSynced.IsZero() && n.cfg.Now().Sub(peerSynced) <= n.cfg.TombstoneTTL
+	for len(diff) > 0 {
+		chunk := diff[:min(len(diff), leavesPerRound)]
+		diff = diff[len(chunk):]
+		if err := s.reconcile(p, chunk, wasFresh, peerFresh, &st); err != nil {
+			return st, err
+		}
+	}
+	if wasFresh || peerFresh {
+		n.id.markSynced(startedAt)
+		if !wasFresh {
+			n.log.Info("in sync with the cluster again", "peer", p.name)
+			n.announce()
+		}
+	}
+	return st, nil
+}
+
+// treeLevel asks p for the hashes of level (parents nil) or of the
+// children of parents, a node of level each.
+func (s *syncer) treeLevel(p peerInfo, level int, parents []int, st *syncStats) ([]uint64, time.Time, error) {
+	body, synced, err := s.post(p, pathTree, encodeIndices(s.n.cfg.Name, level, parents))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	st.digestBytes += len(body)
+	want := len(parents) * fanout
+	if parents == nil {
+		want = 1 << (fanoutBits * level)
+	}
+	if len(body) != 8*want {
+		return nil, time.Time{}, fmt.Errorf("%w: tree answer of %d bytes, want %d", ErrMessage, len(body), 8*want)
+	}
+	out := make([]uint64, want)
+	for i := range out {
+		out[i] = binary.BigEndian.Uint64(body[8*i:])
+	}
+	return out, synced, nil
+}
+
+// reconcile lists the keys of some differing leaves on both sides and
+// moves what differs.
+func (s *syncer) reconcile(p peerInfo, leaves []int, fresh, peerFresh bool, st *syncStats) error {
+	n := s.n
+	body, _, err := s.post(p, pathLeaves, encodeIndices(n.cfg.Name, treeLevels, leaves))
+	if err != nil {
+		return err
+	}
+	st.digestBytes += len(body)
+	theirs, err := decodeLeaves(body, len(leaves))
+	if err != nil {
+		return err
+	}
+	horizon := n.horizon()
+	want := map[int][]uint64{}
+	var push, purge []engine.Entry
+	for i, leaf := range leaves {
+		st.leaves++
+		have := map[uint64]engine.Version{}
+		for _, r := range theirs[i] {
+			have[r.hash] = r.version
+		}
+		mine := map[uint64]bool{}
+		for _, e := range n.store.LeafEntries(leaf) {
+			h := keyHash(e.Key)
+			mine[h] = true
+			v, ok := have[h]
+			switch {
+			case ok && v.Compare(e.Version) > 0:
+				want[leaf] = append(want[leaf], h)
+			case ok && v == e.Version:
+			case fresh || e.Version.Time >= horizon:
+				push = append(push, e)
+			case peerFresh && !ok:
+				purge = append(purge, e)
+			}
+		}
+		for _, r := range theirs[i] {
+			if !mine[r.hash] {
+				want[leaf] = append(want[leaf], r.hash)
+			}
+		}
+	}
+	if len(want) > 0 {
+		got, err := s.pull(p, want)
+		st.pulled += got
+		if err != nil {
+			return err
+		}
+	}
+	if len(push) > 0 {
+		if err := s.push(p, push); err != nil {
+			return err
+		}
+		st.pushed += len(push)
+	}
+	if len(purge) > 0 {
+		if err := n.purge(purge); err != nil {
+			return err
+		}
+		st.purged += len(purge)
+	}
+	return nil
+}
+
+// pull asks p for the entries of wanted keys and applies them.
+func (s *syncer) pull(p peerInfo, want map[int][]uint64) (int, error) {
+	resp, err := s.do(p, pathPull, encodeWant(s.n.cfg.Name, want))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	got := 0
+	err = readFrames(resp.Body, func(ents []engine.Entry) error {
+		got += len(ents)
+		s.n.applyRemote(header{from: p.name}, ents, true)
+		return nil
+	})
+	return got, err
+}
+
+// push sends entries to p.
+func (s *syncer) push(p peerInfo, ents []engine.Entry) error {
+	if s.n.cfg.Faults.Cut(s.n.cfg.Name, p.name) {
+		return fmt.Errorf("cluster: push to %s: %w", p.name, ErrPartitioned)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		fw := newFrameWriter(pw, s.n.cfg.BatchBytes)
+		for i := range ents {
+			if err := fw.add(&ents[i]); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		pw.CloseWithError(fw.flush())
+	}()
+	req, err := http.NewRequest(http.MethodPost, "http://"+p.http+pathPush, pr)
+	if err != nil {
+		pr.Close()
+		return err
+	}
+	req.Header.Set(headerFrom, s.n.cfg.Name)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("cluster: push to %s: %w", p.name, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("cluster: push to %s: status %d", p.name, resp.StatusCode)
+	}
+	return nil
+}
+
+const headerFrom = "X-Disperse-From"
+
+// do posts body to p's route and returns the answer, which must be 200.
+func (s *syncer) do(p peerInfo, path string, body []byte) (*http.Response, error) {
+	if s.n.cfg.Faults.Cut(s.n.cfg.Name, p.name) {
+		return nil, fmt.Errorf("cluster: sync with %s: %w", p.name, ErrPartitioned)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.http+path, bytes.NewReader(body))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	req.Header.Set(headerFrom, s.n.cfg.Name)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("cluster: sync with %s: %w", p.name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("cluster: sync with %s: %s answered %d", p.name, path, resp.StatusCode)
+	}
+	resp.Body = &cancelOnClose{resp.Body, cancel}
+	return resp, nil
+}
+
+// post is do for a small answer read whole; it also returns the peer's
+// last sync time.
+func (s *syncer) post(p peerInfo, path string, body []byte) ([]byte, time.Time, error) {
+	resp, err := s.do(p, path, body)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRequestBytes+1))
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("cluster: sync with %s: %w", p.name, err)
+	}
+	if len(b) > maxRequestBytes {
+		return nil, time.Time{}, fmt.Errorf("%w: %s answered more than %d bytes", ErrMessage, path, maxRequestBytes)
+	}
+	var synced time.Time
+	if ms, err := strconv.ParseInt(resp.Header.Get(headerSynced), 10, 64); err == nil && ms > 0 {
+		synced = time.UnixMilli(ms)
+	}
+	return b, synced, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// loop runs the node's periodic duties until it closes: every second the
+// freshness bookkeeping (see doc.go, "Tombstones"), every
+// AntiEntropyInterval a sync with a random live peer.
+func (s *syncer) loop() {
+	n := s.n
+	defer n.wg.Done()
+	if !n.waitStarted() {
+		return
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	nextSync := time.Now().Add(n.cfg.AntiEntropyInterval)
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-tick.C:
+		}
+		s.keepFresh()
+		if err := n.id.save(min(n.cfg.TombstoneTTL/4, time.Minute)); err != nil {
+			n.log.Warn("saving the cluster state", "err", err)
+		}
+		if time.Now().Before(nextSync) {
+			continue
+		}
+		nextSync = time.Now().Add(n.cfg.AntiEntropyInterval)
+		if live := n.mem.live(); len(live) > 0 {
+			p := live[rand.IntN(len(live))]
+			n.background(func() { s.syncNamed(p.name) })
+		}
+		n.rejoinDead()
+	}
+}
+
+// keepFresh keeps the sync watermark: a fresh node stays fresh while it
+// runs (it receives every write, and the periodic sync repairs what the
+// fan-out missed), so its watermark follows the clock; a stale node whose
+// live peers are all stale becomes fresh once it is the one that was in
+// sync most recently (ties: the smallest name), so a cluster that was down
+// as a whole longer than the TTL does not stay stale for ever.
+func (s *syncer) keepFresh() {
+	n := s.n
+	now := n.cfg.Now()
+	live := n.mem.live()
+	if n.fresh() {
+		n.id.markSynced(now)
+		if meta := n.mem.gossipedSynced(); now.Sub(meta) > n.cfg.TombstoneTTL/8 {
+			n.announce()
+		}
+		return
+	}
+	if len(live) == 0 || now.Sub(s.start) < n.cfg.ReadySyncTimeout {
+		return
+	}
+	mine := n.id.lastSynced()
+	for _, p := range live {
+		if !p.synced.IsZero() && now.Sub(p.synced) <= n.cfg.TombstoneTTL {
+			return // a fresh peer exists: sync with it instead
+		}
+		if p.synced.After(mine) || p.synced.Equal(mine) && p.name < n.cfg.Name {
+			return
+		}
+	}
+	n.log.Warn("every live member was away longer than the tombstone TTL; this node was in sync most recently and now counts as in sync",
+		"last_synced", mine)
+	n.id.markSynced(now)
+	n.announce()
+}
+
+// Handler serves the sync routes (SyncPathPrefix) to peers.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+pathTree, n.serveTree)
+	mux.HandleFunc("POST "+pathLeaves, n.serveLeaves)
+	mux.HandleFunc("POST "+pathPull, n.servePull)
+	mux.HandleFunc("POST "+pathPush, n.servePush)
+	if n.cfg.Faults == nil {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.cfg.Faults.Cut(r.Header.Get(headerFrom), n.cfg.Name) {
+			http.Error(w, "link cut by fault injection", http.StatusServiceUnavailable)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// readRequest reads a bounded request body.
+func readRequest(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	return b, true
+}
+
+func (n *Node) setSyncedHeader(w http.ResponseWriter) {
+	if t := n.id.lastSynced(); !t.IsZero() {
+		w.Header().Set(headerSynced, strconv.FormatInt(t.UnixMilli(), 10))
+	}
+}
+
+func (n *Node) serveTree(w http.ResponseWriter, r *http.Request) {
+	b, ok := readRequest(w, r)
+	if !ok {
+		return
+	}
+	from, level, nodes, err := decodeIndices(b)
+	if err != nil || level >= treeLevels || len(nodes) > 1<<(fanoutBits*level) {
+		n.reject(from, "bad_message", fmt.Sprintf("tree request: %v", err))
+		http.Error(w, "bad tree request", http.StatusBadRequest)
+		return
+	}
+	t := buildTree(n.store.LeafDigests())
+	var hashes []uint64
+	if len(nodes) == 0 {
+		hashes = t[level]
+	} else {
+		hashes = t.children(level, nodes)
+	}
+	out := make([]byte, 0, 8*len(hashes))
+	for _, h := range hashes {
+		out = binary.BigEndian.AppendUint64(out, h)
+	}
+	n.setSyncedHeader(w)
+	w.Write(out)
+}
+
+func (n *Node) serveLeaves(w http.ResponseWriter, r *http.Request) {
+	b, ok := readRequest(w, r)
+	if !ok {
+		return
+	}
+	from, level, leaves, err := decodeIndices(b)
+	if err != nil || level != treeLevels || len(leaves) > leavesPerRound {
+		n.reject(from, "bad_message", fmt.Sprintf("leaves request: %v", err))
+		http.Error(w, "bad leaves request", http.StatusBadRequest)
+		return
+	}
+	offer := n.offerFilter()
+	out := make([][]slotRef, len(leaves))
+	for i, leaf := range leaves {
+		for _, e := range n.store.LeafEntries(leaf) {
+			if offer(&e) {
+				out[i] = append(out[i], slotRef{keyHash(e.Key), e.Version})
+			}
+		}
+	}
+	n.setSyncedHeader(w)
+	w.Write(encodeLeaves(out))
+}
+
+func (n *Node) servePull(w http.ResponseWriter, r *http.Request) {
+	b, ok := readRequest(w, r)
+	if !ok {
+		return
+	}
+	from, want, err := decodeWant(b)
+	if err != nil {
+		n.reject(from, "bad_message", fmt.Sprintf("pull request: %v", err))
+		http.Error(w, "bad pull request", http.StatusBadRequest)
+		return
+	}
+	offer := n.offerFilter()
+	n.setSyncedHeader(w)
+	fw := newFrameWriter(w, n.cfg.BatchBytes)
+	for leaf, hashes := range want {
+		set := make(map[uint64]bool, len(hashes))
+		for _, h := range hashes {
+			set[h] = true
+		}
+		for _, e := range n.store.LeafEntries(leaf) {
+			if set[keyHash(e.Key)] && offer(&e) {
+				if err := fw.add(&e); err != nil {
+					return // the peer went away
+				}
+			}
+		}
+	}
+	fw.flush()
+}
+
+func (n *Node) servePush(w http.ResponseWriter, r *http.Request) {
+	from := r.Header.Get(headerFrom)
+	if len(from) > maxNameBytes {
+		from = from[:maxNameBytes]
+	}
+	err := readFrames(r.Body, func(ents []engine.Entry) error {
+		n.applyRemote(header{from: from}, ents, true)
+		return nil
+	})
+	if err != nil {
+		n.reject(from, "bad_message", fmt.Sprintf("push: %v", err))
+		http.Error(w, "bad push", http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// offerFilter says which entries this node offers to a peer: all of them
+// while it is fresh; none older than the tombstone horizon while it is
+// stale (see doc.go, "Tombstones").
+func (n *Node) offerFilter() func(*engine.Entry) bool {
+	if n.fresh() {
+		return func(*engine.Entry) bool { return true }
+	}
+	horizon := n.horizon()
+	return func(e *engine.Entry) bool { return e.Version.Time >= horizon }
+}
+
+// frameWriter writes entries as frames: a uvarint length, then a batch in
+// the engine's encoding of at most about maxBytes.
+type frameWriter struct {
+	w        *bufio.Writer
+	maxBytes int
+	batch    []engine.Entry
+	size     int
+	buf      []byte
+}
+
+func newFrameWriter(w io.Writer, maxBytes int) *frameWriter {
+	return &frameWriter{w: bufio.NewWriterSize(w, 64<<10), maxBytes: maxBytes}
+}
+
+func (f *frameWriter) add(e *engine.Entry) error {
+	sz := entrySize(e)
+	if len(f.batch) > 0 && f.size+sz > f.maxBytes {
+		if err := f.writeBatch(); err != nil {
+			return err
+		}
+	}
+	f.batch = append(f.batch, *e)
+	f.size += sz
+	return nil
+}
+
+func (f *frameWriter) writeBatch() error {
+	f.buf = engine.AppendEntries(f.buf[:0], f.batch)
+	clear(f.batch)
+	f.batch, f.size = f.batch[:0], 0
+	var l [binary.MaxVarintLen64]byte
+	if _, err := f.w.Write(l[:binary.PutUvarint(l[:], uint64(len(f.buf)))]); err != nil {
+		return err
+	}
+	_, err := f.w.Write(f.buf)
+	return err
+}
+
+func (f *frameWriter) flush() error {
+	if len(f.batch) > 0 {
+		if err := f.writeBatch(); err != nil {
+			return err
+		}
+	}
+	return f.w.Flush()
+}
+
+// readFrames reads frames until EOF and hands each batch to fn. A frame
+// longer than maxFrameBytes or that does not decode is an error.
+func readFrames(r io.Reader, fn func([]engine.Entry) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	for {
+		l, err := binary.ReadUvarint(br)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: frame length: %v", ErrMessage, err)
+		}
+		if l > maxFrameBytes {
+			return fmt.Errorf("%w: frame of %d bytes", ErrMessage, l)
+		}
+		if uint64(cap(buf)) < l {
+			buf = make([]byte, l)
+		}
+		buf = buf[:l]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return fmt.Errorf("%w: frame: %v", ErrMessage, err)
+		}
+		ents, err := engine.DecodeEntries(buf)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMessage, err)
+		}
+		if err := fn(ents); err != nil {
+			return err
+		}
+	}
+}
+
+// purgeVersion is the version of the tombstone that removes e on a stale
+// node: just above e, below anything newer written anywhere.
+func purgeVersion(v engine.Version) engine.Version {
+	if v.Node == math.MaxUint64 {
+		return engine.Version{Time: v.Time + 1}
+	}
+	return engine.Version{Time: v.Time, Node: v.Node + 1}
+}
