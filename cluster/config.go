@@ -119,6 +119,17 @@ type Config struct {
 	// and left members stay listed by Members. Default 24h.
 	ReconnectTimeout time.Duration
 
+	// Keys are the cluster keys (see ParseKeys), the first one primary:
+	// they encrypt and authenticate gossip (memberlist's keyring) and sign
+	// node-to-node HTTP requests. Default none: gossip is plain and
+	// node-to-node routes are open (loopback or --insecure only).
+	Keys [][]byte
+
+	// MaxKeyBytes and MaxValueBytes bound what a peer may send, like a
+	// client's write. Defaults 1024 and 1 MiB.
+	MaxKeyBytes   int
+	MaxValueBytes int
+
 	// MaxClockSkew bounds how far ahead of this node's clock a version
 	// received from a peer may be; entries beyond it are refused, counted
 	// and logged, never applied. Default 1m.
@@ -164,6 +175,8 @@ func DefaultConfig() Config {
 		ReconnectTimeout:    24 * time.Hour,
 		LeaveTimeout:        2 * time.Second,
 		MaxClockSkew:        time.Minute,
+		MaxKeyBytes:         1024,
+		MaxValueBytes:       1 << 20,
 		ReadySyncTimeout:    10 * time.Second,
 		Now:                 time.Now,
 	}
@@ -198,6 +211,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LeaveTimeout == 0 {
 		c.LeaveTimeout = d.LeaveTimeout
+	}
+	if c.MaxKeyBytes == 0 {
+		c.MaxKeyBytes = d.MaxKeyBytes
+	}
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = d.MaxValueBytes
 	}
 	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = d.MaxClockSkew
@@ -249,6 +268,8 @@ func (c Config) Validate() error {
 		return bad("ReconnectTimeout %v is negative", c.ReconnectTimeout)
 	case c.LeaveTimeout < 0:
 		return bad("LeaveTimeout %v is negative", c.LeaveTimeout)
+	case c.MaxKeyBytes < 0 || c.MaxValueBytes < 0:
+		return bad("negative MaxKeyBytes or MaxValueBytes")
 	case c.MaxClockSkew < 0:
 		return bad("MaxClockSkew %v is negative", c.MaxClockSkew)
 	case c.ReadySyncTimeout < 0:

@@ -64,13 +64,13 @@ type membership struct {
 	n  *Node
 	id *identity
 
-	mu      sync.RWMutex
+	mu       sync.RWMutex
 	members  map[string]*member // every node heard of, this one included
 	leaving  bool
 	gossiped time.Time // the sync time last announced in the metadata
 
 	onAlive func(mn memberlist.Node, joined bool) // a peer is alive; joined: it just became so
-	onGone  func(name string)     // a peer died or left
+	onGone  func(name string)                     // a peer died or left
 }
 
 func newMembership(n *Node, id *identity) *membership {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,7 @@ type Node struct {
 	mem  *membership
 	rep  *replicator
 	sync *syncer
+	auth *peerAuth
 
 	stripes [writeStripes]sync.Mutex
 
@@ -132,6 +134,9 @@ func New(cfg Config, store Store) (*Node, error) {
 		fatal:   make(chan struct{}),
 	}
 	n.clock.Seed(store.MaxVersion().Time)
+	if n.auth, err = newPeerAuth(cfg.Name, cfg.MaxClockSkew, cfg.Now, cfg.Keys); err != nil {
+		return nil, err
+	}
 	n.mem = newMembership(n, id)
 	n.rep = newReplicator(n)
 	targets := n.joinTargets()
@@ -168,7 +173,7 @@ func New(cfg Config, store Store) (*Node, error) {
 // startMemberlist opens the transport and creates the memberlist.
 func (n *Node) startMemberlist(adv string) error {
 	cfg := n.cfg
-	mlLog := slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)
+	mlLog := log.New(&memberlistLog{n: n}, "", 0)
 	nt, err := newNetTransport(cfg.BindAddr, cfg.GossipPort, mlLog)
 	if err != nil {
 		return err
@@ -190,6 +195,10 @@ func (n *Node) startMemberlist(adv string) error {
 	mc.Merge = (*events)(n.mem)
 	mc.Ping = (*events)(n.mem)
 	mc.EnableCompression = false
+	if n.auth.ring != nil {
+		mc.Keyring = n.auth.ring
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 	if cfg.GossipInterval > 0 {
 		mc.GossipInterval = cfg.GossipInterval
 	}
@@ -291,6 +300,10 @@ func (n *Node) joinLoop(initial []string) {
 			case got > 0:
 				n.log.Info("joined cluster", "contacted", got)
 				wait, warned = 200*time.Millisecond, false
+			case !warned && keyTrouble(err):
+				n.log.Warn("peers refused this node's gossip: they use another cluster key, or none (check --cluster-key on every node); retrying",
+					"peers", targets, "err", oneLine(err))
+				warned = true
 			case !warned:
 				n.log.Warn("no peer answered; retrying in the background", "peers", targets, "err", oneLine(err))
 				warned = true
@@ -519,6 +532,9 @@ func (n *Node) applyRemote(h header, ents []engine.Entry, repair bool) {
 		switch {
 		case e.Key == "":
 			n.reject(h.from, "bad_entry", "an entry without a key")
+		case len(e.Key) > n.cfg.MaxKeyBytes || len(e.Value) > n.cfg.MaxValueBytes || len(e.ContentType) > maxContentTypeBytes:
+			n.reject(h.from, "too_large", fmt.Sprintf("key %q of %d bytes with a value of %d bytes is over the limits",
+				truncate(e.Key, 64), len(e.Key), len(e.Value)))
 		case !n.clock.Admit(e.Version.Time):
 			n.reject(h.from, "clock_skew", fmt.Sprintf("key %q has a version %v ahead of this node's clock (at most %v allowed)",
 				truncate(e.Key, 64), n.clock.Ahead(e.Version.Time).Round(time.Millisecond), n.cfg.MaxClockSkew))
@@ -604,6 +620,33 @@ func (n *Node) announce() {
 			n.log.Debug("announce metadata", "err", err)
 		}
 	})
+}
+
+// maxContentTypeBytes bounds a content type received from a peer.
+const maxContentTypeBytes = 256
+
+// memberlistLog receives memberlist's log lines: debug lines of the node,
+// except that a peer whose gossip this node cannot decrypt (another
+// cluster key, or none) is named in one warning a minute.
+type memberlistLog struct{ n *Node }
+
+func (w *memberlistLog) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	if keyTroubleText(line) && w.n.rejectLog.allow("gossip-key", w.n.cfg.Now()) {
+		w.n.metrics.rejected.WithLabelValues("gossip_key").Inc()
+		w.n.log.Warn("gossip from a peer that does not hold this node's cluster key (another key, or none)", "detail", line)
+		return len(p), nil
+	}
+	w.n.log.Debug(line)
+	return len(p), nil
+}
+
+// keyTrouble reports whether err says the peers' gossip keys differ.
+func keyTrouble(err error) bool { return err != nil && keyTroubleText(err.Error()) }
+
+func keyTroubleText(s string) bool {
+	s = strings.ToLower(s)
+	return strings.Contains(s, "decrypt") || strings.Contains(s, "not encrypted") || strings.Contains(s, "encryption is configured")
 }
 
 // rateLimit lets one event per key through per minute.

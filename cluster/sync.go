@@ -55,11 +55,11 @@ type syncer struct {
 func newSyncer(n *Node, needFirst bool) *syncer {
 	return &syncer{
 		n: n, start: n.cfg.Now(), needFirst: needFirst, inflight: map[string]bool{},
-		client: &http.Client{Transport: &http.Transport{
+		client: &http.Client{Transport: &signingTransport{auth: n.auth, base: &http.Transport{
 			MaxIdleConnsPerHost:   4,
 			IdleConnTimeout:       time.Minute,
 			ResponseHeaderTimeout: 30 * time.Second,
-		}},
+		}}},
 	}
 }
 
@@ -138,7 +138,7 @@ func (s *syncer) syncNamed(name string) {
 // syncStats is what one sync did.
 type syncStats struct {
 	leaves, pulled, pushed, purged int
-	digestBytes                   int
+	digestBytes                    int
 }
 
 // syncWith runs one sync with p as the initiator: compare the hash trees
@@ -458,10 +458,11 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("POST "+pathLeaves, n.serveLeaves)
 	mux.HandleFunc("POST "+pathPull, n.servePull)
 	mux.HandleFunc("POST "+pathPush, n.servePush)
-	if n.cfg.Faults == nil {
-		return mux
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := n.VerifyPeer(r); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
 		if n.cfg.Faults.Cut(r.Header.Get(headerFrom), n.cfg.Name) {
 			http.Error(w, "link cut by fault injection", http.StatusServiceUnavailable)
 			return

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/disperse/disperse/cluster"
 	"github.com/disperse/disperse/wal"
 )
 
@@ -91,6 +92,16 @@ type Config struct {
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests.
 	// Default 10s.
 	ShutdownTimeout time.Duration
+	// ClusterKeys encrypt gossip and sign node-to-node requests, the first
+	// one primary (--cluster-key). Default none.
+	ClusterKeys [][]byte
+	// ClusterKeyFile holds the cluster keys instead, one line of
+	// comma-separated base64 keys; it is read again on SIGHUP, which is
+	// how keys are rotated on a running cluster. Default none.
+	ClusterKeyFile string
+	// Insecure allows a non-loopback bind without client tokens or without
+	// a cluster key. Default false.
+	Insecure bool
 }
 
 // setting is one node setting: its flag, its environment variable, its
@@ -136,6 +147,9 @@ func settings() []setting {
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }},
 		{"log-format", "LOG_FORMAT", "text", "text or json", func(c *Config, v string) error { return parseFormat(v, &c.LogFormat) }},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "how long SIGTERM waits for in-flight requests", func(c *Config, v string) error { return parseDuration(v, false, &c.ShutdownTimeout) }},
+		{"cluster-key", "CLUSTER_KEY", "", "base64 key(s) of 16, 24 or 32 bytes, comma-separated, the first primary: encrypts gossip and signs node-to-node requests", func(c *Config, v string) error { return parseClusterKeys(v, &c.ClusterKeys) }},
+		{"cluster-key-file", "CLUSTER_KEY_FILE", "", "file holding the cluster key(s) as --cluster-key does; read again on SIGHUP to rotate keys", func(c *Config, v string) error { return parseKeyFile(v, c) }},
+		{"insecure", "INSECURE", "false", "allow a non-loopback bind without client tokens or without a cluster key", func(c *Config, v string) error { return parseBool(v, &c.Insecure) }},
 	}
 }
 
@@ -166,7 +180,12 @@ func parseServe(args []string, getenv func(string) (string, bool)) (Config, erro
 	table := settings()
 	values := make([]string, len(table))
 	for i, s := range table {
-		fs.StringVar(&values[i], s.flag, s.def, s.usage)
+		values[i] = s.def
+		if s.def == "false" {
+			fs.Var((*boolValue)(&values[i]), s.flag, s.usage)
+		} else {
+			fs.StringVar(&values[i], s.flag, s.def, s.usage)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -220,7 +239,69 @@ func (c Config) Validate() error {
 	if c.GossipPort != 0 && c.GossipPort == c.HTTPPort {
 		return &SettingError{Flag: "http-port", Err: fmt.Errorf("%d is also the gossip port", c.HTTPPort)}
 	}
+	if !c.Insecure && len(c.ClusterKeys) == 0 && !loopback(c.Bind) {
+		return &SettingError{Flag: "cluster-key", Err: fmt.Errorf(
+			"bound to %s, a node needs a cluster key so that nobody else can join or forge writes: set --cluster-key (head -c 32 /dev/urandom | base64), or --insecure on a trusted network", c.Bind)}
+	}
 	return nil
+}
+
+// loopback reports whether addr is a loopback IP address.
+func loopback(addr string) bool {
+	ip := net.ParseIP(addr)
+	return ip != nil && ip.IsLoopback()
+}
+
+// boolValue is a setting written as a flag without a value (--insecure),
+// or with one (--insecure=false); its default is "false".
+type boolValue string
+
+func (b *boolValue) String() string     { return string(*b) }
+func (b *boolValue) Set(v string) error { *b = boolValue(v); return nil }
+func (b *boolValue) IsBoolFlag() bool   { return true }
+
+func parseBool(v string, dst *bool) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", v)
+	}
+	*dst = b
+	return nil
+}
+
+func parseClusterKeys(v string, dst *[][]byte) error {
+	if v == "" {
+		return nil
+	}
+	keys, err := cluster.ParseKeys(v)
+	if err != nil {
+		return err
+	}
+	*dst = keys
+	return nil
+}
+
+// parseKeyFile reads the cluster keys from a file; they replace any
+// --cluster-key.
+func parseKeyFile(v string, c *Config) error {
+	if v == "" {
+		return nil
+	}
+	keys, err := readKeyFile(v)
+	if err != nil {
+		return err
+	}
+	c.ClusterKeyFile, c.ClusterKeys = v, keys
+	return nil
+}
+
+// readKeyFile reads a file of cluster keys.
+func readKeyFile(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	return cluster.ParseKeys(strings.Join(strings.Fields(string(b)), ","))
 }
 
 // emptyDefault says in --help what an unset setting with no written

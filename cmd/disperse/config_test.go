@@ -85,8 +85,14 @@ func TestParseServePrecedence(t *testing.T) {
 			func(c Config) bool {
 				return c.Fsync == wal.SyncNever && c.LogLevel == slog.LevelDebug && c.LogFormat == "json"
 			}},
-		{"bind and advertise", []string{"--bind", "0.0.0.0"}, map[string]string{"ADVERTISE_ADDR": "node1.internal"},
-			func(c Config) bool { return c.Bind == "0.0.0.0" && c.Advertise == "node1.internal" }},
+		{"bind and advertise", []string{"--bind", "0.0.0.0", "--insecure"}, map[string]string{"ADVERTISE_ADDR": "node1.internal"},
+			func(c Config) bool { return c.Bind == "0.0.0.0" && c.Advertise == "node1.internal" && c.Insecure }},
+		{"cluster keys", []string{"--bind", "10.0.0.1"}, map[string]string{"CLUSTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZg==, QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="},
+			func(c Config) bool {
+				return len(c.ClusterKeys) == 2 && string(c.ClusterKeys[0]) == "0123456789abcdef" && len(c.ClusterKeys[1]) == 32 && !c.Insecure
+			}},
+		{"insecure from the environment", []string{"--bind", "0.0.0.0"}, map[string]string{"INSECURE": "true"},
+			func(c Config) bool { return c.Insecure }},
 		{"blob shards", nil, map[string]string{"BLOB_DATA_SHARDS": "10", "BLOB_PARITY_SHARDS": "0"},
 			func(c Config) bool { return c.BlobDataShards == 10 && c.BlobParityShards == 0 }},
 		{"cluster timings", []string{"--antientropy-interval", "5s", "--max-clock-skew", "30s"}, map[string]string{"READY_SYNC_TIMEOUT": "2s", "MAX_CLOCK_SKEW": "1h"},
@@ -158,6 +164,11 @@ func TestParseServeBadSettings(t *testing.T) {
 		{nil, map[string]string{"LOG_LEVEL": "loud"}, `bad setting --log-level (from LOG_LEVEL): "loud" is not debug, info, warn or error`},
 		{[]string{"--log-format", "xml"}, nil, `bad setting --log-format: "xml" is not text or json`},
 		{[]string{"--http-port", "7946"}, nil, `bad setting --http-port: 7946 is also the gossip port`},
+		{[]string{"--bind", "0.0.0.0"}, nil, `bad setting --cluster-key: bound to 0.0.0.0, a node needs a cluster key so that nobody else can join or forge writes: set --cluster-key (head -c 32 /dev/urandom | base64), or --insecure on a trusted network`},
+		{nil, map[string]string{"CLUSTER_KEY": "c2hvcnQ="}, `bad setting --cluster-key (from CLUSTER_KEY): a cluster key decodes to 5 bytes; it must be 16, 24 or 32 (e.g. head -c 32 /dev/urandom | base64)`},
+		{[]string{"--cluster-key", "not base64!"}, nil, `bad setting --cluster-key: a cluster key is not base64: illegal base64 data at input byte 3`},
+		{[]string{"--cluster-key-file", "/nonexistent/key"}, nil, `bad setting --cluster-key-file: no such file or directory`},
+		{[]string{"--insecure=maybe"}, nil, `bad setting --insecure: "maybe" is not true or false`},
 		{[]string{"--no-such-flag"}, nil, `flag provided but not defined: -no-such-flag (see disperse serve --help)`},
 		{[]string{"extra"}, nil, `unexpected argument "extra" (see disperse serve --help)`},
 	}

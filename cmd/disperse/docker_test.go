@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -59,6 +60,11 @@ func newDockerCluster(t *testing.T, n int, extraEnv ...string) *dockerCluster {
 	d := &dockerCluster{t: t, image: image, prefix: fmt.Sprintf("dsp%d%d", os.Getpid(), time.Now().UnixNano()%100000)}
 	t.Cleanup(d.remove)
 	d.createNetwork()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	clusterKey := "CLUSTER_KEY=" + base64.StdEncoding.EncodeToString(key)
 	for i := 1; i <= n; i++ {
 		d.names = append(d.names, fmt.Sprintf("%s-n%d", d.prefix, i))
 	}
@@ -67,7 +73,7 @@ func newDockerCluster(t *testing.T, n int, extraEnv ...string) *dockerCluster {
 			"--network", d.prefix, "--ip", d.ip(i), "-v", d.names[i] + ":/data",
 			"-e", "NODE_NAME=" + d.names[i], "-e", "ADVERTISE_ADDR=" + d.ip(i),
 			"-e", "PROBE_INTERVAL=200ms", "-e", "PROBE_TIMEOUT=100ms", "-e", "GOSSIP_INTERVAL=50ms",
-			"-e", "LOG_LEVEL=debug"}
+			"-e", "LOG_LEVEL=debug", "-e", clusterKey}
 		if i > 0 {
 			args = append(args, "-e", "PEER="+d.ip(0)+":7946")
 		}

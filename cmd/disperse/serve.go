@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -64,6 +65,8 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 		shutdownHTTP(srv, cfg.ShutdownTimeout, log)
 		return err
 	}
+	stopReload := reloadKeysOnHUP(cfg, n.cluster, log)
+	defer stopReload()
 	select {
 	case <-ctx.Done():
 		log.Info("stopping", "reason", context.Cause(ctx))
@@ -366,6 +369,9 @@ func clusterConfig(cfg Config, log *slog.Logger, reg prometheus.Registerer) clus
 	c.ProbeInterval = cfg.ProbeInterval
 	c.ProbeTimeout = cfg.ProbeTimeout
 	c.TombstoneTTL = cfg.TombstoneTTL
+	c.Keys = cfg.ClusterKeys
+	c.MaxKeyBytes = cfg.MaxKeyBytes
+	c.MaxValueBytes = int(cfg.MaxValueBytes)
 	c.AntiEntropyInterval = cfg.AntiEntropyInterval
 	c.ReadySyncTimeout = cfg.ReadySyncTimeout
 	c.MaxClockSkew = cfg.MaxClockSkew
@@ -405,4 +411,39 @@ func resolveAdvertise(ctx context.Context, cfg *Config) error {
 	}
 	cfg.Advertise = ips[0].IP.String()
 	return nil
+}
+
+// reloadKeysOnHUP reads --cluster-key-file again on every SIGHUP and hands
+// the keys to the running cluster node: keys are rotated without a restart
+// (add the new key second, make it first, drop the old one, each step on
+// every node). It returns a function that stops listening.
+func reloadKeysOnHUP(cfg Config, cn *cluster.Node, log *slog.Logger) func() {
+	if cfg.ClusterKeyFile == "" {
+		return func() {}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			keys, err := readKeyFile(cfg.ClusterKeyFile)
+			if err == nil {
+				err = cn.SetClusterKeys(keys)
+			}
+			if err != nil {
+				log.Error("cluster keys not reloaded", "file", cfg.ClusterKeyFile, "err", err)
+				continue
+			}
+			log.Info("cluster keys reloaded", "file", cfg.ClusterKeyFile, "keys", len(keys))
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
