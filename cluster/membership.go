@@ -331,14 +331,12 @@ func (e *events) NotifyLeave(mn *memberlist.Node) {
 func (e *events) NotifyMerge(peers []*memberlist.Node) error {
 	m := (*membership)(e)
 	n := m.n
-	if n.ml != nil {
-		host, port, _ := net.SplitHostPort(n.addr)
-		p, _ := strconv.Atoi(port)
-		self := memberlist.Node{Name: n.cfg.Name, Addr: net.ParseIP(host), Port: uint16(p)}
-		if err := m.checkClash(peers, self); err != nil {
-			n.fail(err)
-			return err
-		}
+	host, port, _ := net.SplitHostPort(n.addr) // set before memberlist starts
+	p, _ := strconv.Atoi(port)
+	self := memberlist.Node{Name: n.cfg.Name, Addr: net.ParseIP(host), Port: uint16(p)}
+	if err := m.checkClash(peers, self); err != nil {
+		n.fail(err)
+		return err
 	}
 	if err := m.checkIncoming(peers); err != nil {
 		n.log.Warn("refusing a member", "err", err)
