@@ -59,14 +59,18 @@ bench: build
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Recovery1M' -benchtime 1x -timeout 30m ./engine
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'GetRouterVsBare' ./httpd
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'PutSingleNode|PutReplicated' -benchtime 50000x -timeout 30m ./cluster
-	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'AntiEntropyRound|CatchUp' -benchtime 1x -timeout 30m ./cluster
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Repair|CatchUp' -benchtime 1x -timeout 30m ./cluster
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'CatchUpBinary' -benchtime 1x -count 3 -timeout 30m ./cmd/disperse
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Encode' ./blob
 	@$(MAKE) --no-print-directory bench-http
 	@$(MAKE) --no-print-directory bench-blob
 
 # bench-http: one node with --fsync always and one with --fsync never on
 # loopback, and the baseline (a bare gin handler over a map) in a process of
-# its own, all loaded by `disperse bench`; then a three-node cluster.
+# its own, all loaded by `disperse bench`; then one node alone and a
+# three-node cluster, loaded alone, replicated, alone again, by `disperse
+# bench` and by wrk (a Debian package, installed here if missing), each
+# ratio taken against the mean of the two runs alone.
 bench-http: build
 	@set -e; dir=$$(mktemp -d); pids=; \
 	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; rm -rf "$$dir"' EXIT; \
@@ -81,15 +85,43 @@ bench-http: build
 	echo '== PUT, --fsync never'; \
 	./$(BIN) bench --op put --addr http://127.0.0.1:18001 --clients 64 --duration 10s; \
 	kill $$pids; wait $$pids 2>/dev/null || true; pids=; \
+	./$(BIN) serve --name solo --gossip-port 17970 --http-port 18020 --data-dir "$$dir/solo" --log-level warn & pids="$$pids $$!"; \
 	for i in 1 2 3; do \
 		./$(BIN) serve --name rep$$i --gossip-port $$((17959+i)) --http-port $$((18009+i)) \
 			--data-dir "$$dir/rep$$i" --join 127.0.0.1:17960 --log-level warn & pids="$$pids $$!"; \
 	done; \
+	./$(BIN) ready --addr http://127.0.0.1:18020 --timeout 60s; \
 	tries=0; until [ "$$(./$(BIN) members --addr http://127.0.0.1:18010 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 3 ]; do \
 		tries=$$((tries+1)); [ $$tries -le 300 ] || { echo 'bench-http: 3 nodes not alive after 60s'; exit 1; }; sleep 0.2; \
 	done; \
-	echo '== PUT, --fsync always, to one node of three (replicated to both others)'; \
-	./$(BIN) bench --op put --addr http://127.0.0.1:18010 --clients 64 --duration 10s
+	rps() { awk '/ req\/s /{print $$2; exit}' "$$1"; }; \
+	echo '== PUT, --fsync always: a node alone, a node of three (replicated to both others), the node alone again'; \
+	for run in solo1:18020 rep:18010 solo2:18020; do \
+		./$(BIN) bench --op put --addr http://127.0.0.1:$${run#*:} --clients 64 --duration 10s >"$$dir/$${run%%:*}.txt"; \
+		cat "$$dir/$${run%%:*}.txt"; \
+	done; \
+	awk -v s1="$$(rps "$$dir/solo1.txt")" -v r="$$(rps "$$dir/rep.txt")" -v s2="$$(rps "$$dir/solo2.txt")" \
+		'BEGIN { printf "ratio replicated/single: %.3f (single %.0f and %.0f req/s)\n", r / ((s1 + s2) / 2), s1, s2 }'; \
+	if ! command -v wrk >/dev/null; then \
+		echo 'bench-http: installing wrk (Debian package wrk)'; \
+		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true; \
+	fi; \
+	if command -v wrk >/dev/null; then \
+		printf '%s\n' 'wrk.method = "PUT"' 'wrk.body = string.rep("v", 100)' \
+			'wrk.headers["Content-Type"] = "application/octet-stream"' \
+			'request = function() return wrk.format(nil, "/cache/wrk-" .. math.random(0, 99999)) end' >"$$dir/put.lua"; \
+		echo '== PUT with wrk (2 threads, 64 connections, 10 s): the node alone, the node of three, alone again'; \
+		for run in solo1:18020 rep:18010 solo2:18020; do \
+			wrk -t2 -c64 -d10s --latency -s "$$dir/put.lua" http://127.0.0.1:$${run#*:} >"$$dir/wrk-$${run%%:*}.txt"; \
+			echo "-- $${run%%:*}: $$(grep -E 'Requests/sec|Non-2xx|Socket errors' "$$dir/wrk-$${run%%:*}.txt" | tr -s ' ' | paste -sd';' -)"; \
+			grep -E '^ +(50|99)%' "$$dir/wrk-$${run%%:*}.txt" | tr -s ' ' | paste -sd' ' -; \
+		done; \
+		wrps() { awk '/^Requests\/sec:/{print $$2}' "$$1"; }; \
+		awk -v s1="$$(wrps "$$dir/wrk-solo1.txt")" -v r="$$(wrps "$$dir/wrk-rep.txt")" -v s2="$$(wrps "$$dir/wrk-solo2.txt")" \
+			'BEGIN { printf "wrk ratio replicated/single: %.3f (single %.0f and %.0f req/s)\n", r / ((s1 + s2) / 2), s1, s2 }'; \
+	else \
+		echo 'bench-http: wrk not installed and apt-get could not install it; the wrk figures are skipped'; \
+	fi
 
 ## bench-blob: six nodes on loopback; one 256 MiB and one 2 GiB blob (k=4, m=2) through the
 ## first, against a file + fsync baseline, with the first node's peak memory
