@@ -160,8 +160,9 @@ func (m *membership) acked(name string) {
 // suspectAfter is how long an alive member may go without answering one
 // of this node's probes before it is shown as suspect: memberlist probes
 // the members in turn, one every ProbeInterval, so each is probed about
-// once per round of size members; two rounds and two probe timeouts give
-// it slack.
+// once per round of size members; three rounds and two probe timeouts
+// give a loaded machine slack, and memberlist declares a node that really
+// failed dead soon after.
 func (m *membership) suspectAfter(size int) time.Duration {
 	probe, timeout := m.n.cfg.ProbeInterval, m.n.cfg.ProbeTimeout
 	d := memberlist.DefaultLANConfig()
@@ -171,7 +172,7 @@ func (m *membership) suspectAfter(size int) time.Duration {
 	if timeout <= 0 {
 		timeout = d.ProbeTimeout
 	}
-	return time.Duration(2*max(size, 2))*probe + 2*timeout
+	return time.Duration(3*max(size, 2))*probe + 2*timeout
 }
 
 // export is mb as Members reports it: alive turns suspect when this
