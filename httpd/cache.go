@@ -48,7 +48,8 @@ func (s *Server) putKey(c *gin.Context) error {
 	w := cluster.Write{Key: key, Local: local}
 	var ttl time.Duration
 	if ct := c.Request.Header.Get("Content-Type"); isJSON(ct) {
-		body, err := readBody(c.Request, jsonBodyLimit(s.cfg.MaxValueBytes), "JSON body")
+		body, held, err := s.readBody(c.Request, jsonBodyLimit(s.cfg.MaxValueBytes), "JSON body")
+		defer s.budget.give(held)
 		if err != nil {
 			return err
 		}
@@ -62,7 +63,10 @@ func (s *Server) putKey(c *gin.Context) error {
 				return err
 			}
 		}
-		if w.Value, err = readBody(c.Request, s.cfg.MaxValueBytes, "value"); err != nil {
+		var held int64
+		w.Value, held, err = s.readBody(c.Request, s.cfg.MaxValueBytes, "value")
+		defer s.budget.give(held)
+		if err != nil {
 			return err
 		}
 		w.ContentType = ct

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 
@@ -76,16 +77,49 @@ type Config struct {
 	// Now is the clock that turns a time-to-live into an absolute expiry.
 	// Default time.Now.
 	Now func() time.Time
+
+	// Tokens are the client tokens (NewTokens). Default nil: no client
+	// authentication, every route is open to whoever reaches the port.
+	// With tokens, every route needs one of a large enough scope except
+	// /healthz, /readyz, the node-to-node routes under /internal/ (their
+	// own middleware checks those) and, with MetricsPublic, /metrics.
+	Tokens *Tokens
+	// MetricsPublic serves /metrics without a token. Default false: it
+	// needs an admin token when there are tokens.
+	MetricsPublic bool
+	// BodyIdleTimeout cuts a request whose body moves no byte for this
+	// long (400 when the answer can still be sent). Default 30s.
+	BodyIdleTimeout time.Duration
+	// MaxBodyMemory bounds the bytes of request bodies buffered at once
+	// over every connection (cache values being received); a request that
+	// would pass it answers 503 with Retry-After. Default 256 MiB.
+	MaxBodyMemory int64
+	// RateLimit is the requests per second each client may make: a client
+	// is a token's name when the request carries a valid token, else its
+	// IP address (IPv6: its /64). Beyond it requests answer 429 with
+	// Retry-After. /healthz, /readyz and /internal/ are not counted.
+	// Default 0: no limit.
+	RateLimit float64
+	// RateBurst is how many requests a client may make at once above the
+	// rate. Default: one second's worth (RateLimit rounded up), at least 1.
+	RateBurst int
+	// MaxRateClients bounds the clients the rate limiter tracks at once;
+	// beyond it, new clients share one bucket until idle ones are dropped.
+	// Default DefaultMaxRateClients.
+	MaxRateClients int
 }
 
 // DefaultConfig returns a Config with every default filled in except Cache.
 func DefaultConfig() Config {
 	return Config{
-		MaxKeyBytes:   DefaultMaxKeyBytes,
-		MaxValueBytes: DefaultMaxValueBytes,
-		Ready:         func() (bool, string) { return true, "always ready" },
-		Logger:        slog.New(slog.DiscardHandler),
-		Now:           time.Now,
+		MaxKeyBytes:     DefaultMaxKeyBytes,
+		MaxValueBytes:   DefaultMaxValueBytes,
+		Ready:           func() (bool, string) { return true, "always ready" },
+		Logger:          slog.New(slog.DiscardHandler),
+		Now:             time.Now,
+		BodyIdleTimeout: DefaultBodyIdleTimeout,
+		MaxBodyMemory:   DefaultMaxBodyMemory,
+		MaxRateClients:  DefaultMaxRateClients,
 	}
 }
 
@@ -99,6 +133,18 @@ func (c Config) Validate() error {
 	}
 	if c.MaxValueBytes < 0 {
 		return fmt.Errorf("httpd: MaxValueBytes %d is negative", c.MaxValueBytes)
+	}
+	switch {
+	case c.BodyIdleTimeout < 0:
+		return fmt.Errorf("httpd: BodyIdleTimeout %s is negative", c.BodyIdleTimeout)
+	case c.MaxBodyMemory < 0:
+		return fmt.Errorf("httpd: MaxBodyMemory %d is negative", c.MaxBodyMemory)
+	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
+		return fmt.Errorf("httpd: RateLimit %v is not a rate", c.RateLimit)
+	case c.RateBurst < 0:
+		return fmt.Errorf("httpd: RateBurst %d is negative", c.RateBurst)
+	case c.MaxRateClients < 0:
+		return fmt.Errorf("httpd: MaxRateClients %d is negative", c.MaxRateClients)
 	}
 	if c.Registerer != nil && c.Gatherer == nil {
 		if _, ok := c.Registerer.(prometheus.Gatherer); !ok {
@@ -130,6 +176,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = d.Now
+	}
+	if c.BodyIdleTimeout == 0 {
+		c.BodyIdleTimeout = d.BodyIdleTimeout
+	}
+	if c.MaxBodyMemory == 0 {
+		c.MaxBodyMemory = d.MaxBodyMemory
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = defaultBurst(c.RateLimit)
+	}
+	if c.MaxRateClients == 0 {
+		c.MaxRateClients = d.MaxRateClients
 	}
 	switch {
 	case c.Registerer == nil && c.Gatherer == nil:

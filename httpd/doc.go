@@ -53,6 +53,34 @@
 //
 // The detail of a server-side failure goes to the log, not to the client.
 //
+// # Clients and limits
+//
+// guard (guard.go) runs before every handler. With Config.Tokens, a request
+// needs "Authorization: Bearer TOKEN" of a large enough scope: read for
+// GET and HEAD (listings included), write for PUT and DELETE, admin for
+// /cluster/* and /metrics (unless MetricsPublic). /healthz and /readyz are
+// open; /internal/* belongs to the node-to-node middleware. A missing or
+// unknown token is 401 unauthorized with WWW-Authenticate: Bearer; too
+// small a scope is 403 forbidden. Tokens are kept as SHA-256 digests and
+// compared in constant time (auth.go); a secret is never logged.
+//
+// With Config.RateLimit, each client (a token's name, else the peer's IP
+// address, an IPv6 address by its /64) has a token bucket; past it a
+// request is 429 rate_limited with Retry-After, before any 401 or 403.
+// The table of buckets is bounded (ratelimit.go).
+//
+// A request body is read under an idle timeout (body.go): every read moves
+// the connection's read deadline, so a body that stops for
+// BodyIdleTimeout is cut, however long a steady one takes. Buffers grow as
+// bytes arrive, never from a declared Content-Length, and take their bytes
+// from one budget over all requests (MaxBodyMemory; past it 503 with
+// Retry-After).
+//
+// Listen (listener.go) wraps the API's listener: at most MaxConns
+// connections, the next answered 503 with Retry-After and closed; and TLS
+// (LoadTLS, tls.go: TLS 1.2 or later, HTTP/1.1, client certificates when a
+// client CA is given).
+//
 // # Metrics
 //
 // disperse_http_requests_total{route,method,status} and
@@ -60,6 +88,10 @@
 // gin route template ("/cache/*key"), or "unmatched" for 404 and 405, and
 // method is one of the standard methods or OTHER, so a client cannot grow
 // the label sets. The label handles are made when the router is built.
+// disperse_http_rejected_total{code} counts the guard's 401, 403 and 429;
+// disperse_http_body_timeouts_total the bodies cut;
+// disperse_http_connections_open and disperse_http_connections_refused_total
+// the connection limit.
 //
 // # Invariants
 //

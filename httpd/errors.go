@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/disperse/disperse/engine"
 	"github.com/disperse/disperse/wal"
@@ -16,9 +18,12 @@ import (
 // Error codes of the JSON error body.
 const (
 	CodeBadRequest       = "bad_request"
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden"
 	CodeNotFound         = "not_found"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeTooLarge         = "too_large"
+	CodeRateLimited      = "rate_limited"
 	CodeInternal         = "internal"
 	CodeUnavailable      = "unavailable"
 	CodeDiskFull         = "disk_full"
@@ -32,6 +37,9 @@ type Error struct {
 	Code   string // snake_case code
 	Msg    string // human sentence for the client
 	Err    error  // cause, optional; never shown to the client
+	// RetryAfter, when set, is sent as Retry-After (whole seconds, rounded
+	// up): when the client may try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -94,6 +102,10 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		return
 	}
 	status, code, msg, server := statusOf(err)
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		c.Writer.Header()["Retry-After"] = []string{strconv.Itoa(retryAfterSeconds(e.RetryAfter))}
+	}
 	if server {
 		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed",
 			slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),

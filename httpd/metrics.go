@@ -23,6 +23,13 @@ type httpMetrics struct {
 	// the "" entry is for requests no route matched (404, 405). Read-only
 	// after prepare.
 	routes map[string]*[numMethods]*routeMetrics
+
+	// rejected counts the requests the guard refused, by error code; the
+	// three handles are its children.
+	rejected                                  *prometheus.CounterVec
+	rejectedAuth, rejectedScope, rejectedRate prometheus.Counter
+	// bodyTimeouts counts request bodies cut by the idle timeout.
+	bodyTimeouts prometheus.Counter
 }
 
 // Methods with handles of their own; any other is labelled OTHER.
@@ -71,8 +78,19 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Help:    "Time to answer an HTTP request, by route template and method.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "method"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "disperse_http_rejected_total",
+			Help: "Requests refused before their handler: unauthorized (401), forbidden (403), rate_limited (429).",
+		}, []string{"code"}),
+		bodyTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "disperse_http_body_timeouts_total",
+			Help: "Requests cut because their body moved no byte for the body idle timeout.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	m.rejectedAuth = m.rejected.WithLabelValues(CodeUnauthorized)
+	m.rejectedScope = m.rejected.WithLabelValues(CodeForbidden)
+	m.rejectedRate = m.rejected.WithLabelValues(CodeRateLimited)
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.rejected, m.bodyTimeouts} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("httpd: registering metrics: %w", err)
 		}

@@ -1,10 +1,7 @@
 package httpd
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -101,33 +98,6 @@ func expiresAt(now time.Time, ttl time.Duration) (int64, error) {
 func isJSON(contentType string) bool {
 	mt, _, _ := strings.Cut(contentType, ";")
 	return strings.EqualFold(strings.TrimSpace(mt), "application/json")
-}
-
-// readBody reads at most limit bytes of r's body; a longer body is a 413
-// error, found from Content-Length before reading where it is declared.
-func readBody(r *http.Request, limit int64, what string) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, tooLarge("the %s is %d bytes, more than the %d allowed", what, r.ContentLength, limit)
-	}
-	if r.Body == nil {
-		return []byte{}, nil
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + 1) // +1: room to see the end without growing
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge("the %s is more than the %d bytes allowed", what, limit)
-		}
-		return nil, badRequest("reading the request body: %v", err)
-	}
-	if n > limit {
-		return nil, tooLarge("the %s is more than the %d bytes allowed", what, limit)
-	}
-	return buf.Bytes(), nil
 }
 
 // jsonPut is the original Disperse body: {"value": "...", "duration": ...}.

@@ -23,6 +23,11 @@ type Server struct {
 	engine  *gin.Engine
 	metrics *httpMetrics
 
+	tokens *Tokens      // nil: no client authentication
+	rates  *rateLimiter // nil: no rate limit
+	budget bodyBudget   // bytes of request bodies buffered at once
+	bodies guardBodies  // the guard's common error bodies
+
 	notFoundBody []byte    // the JSON body of a cache miss, encoded once
 	epoch        time.Time // start of the monotonic clock of the request timings
 	contentTypes contentTypes
@@ -49,6 +54,12 @@ func New(cfg Config) (*Server, error) {
 		metrics:      m,
 		notFoundBody: errorJSON(errKeyNotFound.Msg, errKeyNotFound.Code),
 		epoch:        time.Now(),
+		tokens:       cfg.Tokens,
+		bodies:       newGuardBodies(),
+	}
+	s.budget.max = cfg.MaxBodyMemory
+	if cfg.RateLimit > 0 {
+		s.rates = newRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.MaxRateClients)
 	}
 	s.engine = s.router()
 	s.metrics.prepare(s.engine.Routes())
@@ -69,7 +80,7 @@ func (s *Server) router() *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
-	r.Use(s.observe)
+	r.Use(s.observe, s.guard)
 
 	r.GET("/cache", s.wrap(s.listKeys))
 	r.GET("/cache/*key", s.wrap(s.getKey))
