@@ -170,7 +170,9 @@ func cmdTTL(c *conn, args [][]byte) error {
 	ms := e.ExpiresAt / unitMillis
 	switch c.lastCmd {
 	case "ttl", "pttl":
-		left := max((e.ExpiresAt-c.s.cfg.Now().UnixNano())/unitMillis, 0)
+		// Whole milliseconds left, rounded up as Redis's (which keeps
+		// milliseconds) would be right after the expiry was set.
+		left := max((e.ExpiresAt-c.s.cfg.Now().UnixNano()+unitMillis-1)/unitMillis, 0)
 		if c.lastCmd == "ttl" {
 			left = (left + 500) / 1000
 		}

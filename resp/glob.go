@@ -2,64 +2,52 @@ package resp
 
 // globMatch reports whether s matches pattern with Redis's glob rules
 // (stringmatchlen): * any run of bytes, ? one byte, [abc] [^abc] [a-z] a
-// class, \x the byte x itself.
-func globMatch(pattern, s []byte) bool {
-	return globAt(pattern, s, 0)
-}
-
-// maxGlobDepth bounds the recursion of "*" so a hostile pattern cannot
-// exhaust the stack; deeper patterns match nothing.
-const maxGlobDepth = 64
-
-func globAt(p, s []byte, depth int) bool {
-	if depth > maxGlobDepth {
-		return false
-	}
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for len(p) > 1 && p[1] == '*' {
-				p = p[1:]
-			}
-			if len(p) == 1 {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if globAt(p[1:], s[i:], depth+1) {
-					return true
+// class, \x the byte x itself. It backtracks only to the last star, so
+// its time is at most len(pattern)*len(s) whatever the pattern.
+func globMatch(p, s []byte) bool {
+	px, sx := 0, 0
+	starP, starS := -1, 0
+	for px < len(p) || sx < len(s) {
+		if px < len(p) {
+			switch c := p[px]; c {
+			case '*':
+				starP, starS = px, sx
+				px++
+				continue
+			case '?':
+				if sx < len(s) {
+					px++
+					sx++
+					continue
+				}
+			case '[':
+				if sx < len(s) {
+					if rest, ok := matchClass(p[px+1:], s[sx]); ok {
+						px = len(p) - len(rest)
+						sx++
+						continue
+					}
+				}
+			default:
+				n := 1
+				if c == '\\' && px+1 < len(p) {
+					c, n = p[px+1], 2
+				}
+				if sx < len(s) && s[sx] == c {
+					px += n
+					sx++
+					continue
 				}
 			}
-			return false
-		case '?':
-			if len(s) == 0 {
-				return false
-			}
-			s = s[1:]
-		case '[':
-			if len(s) == 0 {
-				return false
-			}
-			var ok bool
-			p, ok = matchClass(p[1:], s[0])
-			if !ok {
-				return false
-			}
-			s = s[1:]
-			continue
-		case '\\':
-			if len(p) >= 2 {
-				p = p[1:]
-			}
-			fallthrough
-		default:
-			if len(s) == 0 || p[0] != s[0] {
-				return false
-			}
-			s = s[1:]
 		}
-		p = p[1:]
+		if starP >= 0 && starS < len(s) {
+			starS++
+			px, sx = starP+1, starS
+			continue
+		}
+		return false
 	}
-	return len(s) == 0
+	return true
 }
 
 // matchClass matches c against the class that starts p (after its '['),

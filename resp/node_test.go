@@ -115,3 +115,5 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("GET: %q %v", v, err)
 	}
 }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
