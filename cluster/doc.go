@@ -124,8 +124,9 @@
 // Node metadata (Delegate.NodeMeta) is a small JSON object: the HTTP
 // address, the node id, the sync watermark and, while leaving, a leaving
 // flag. Members reports every node heard of: alive; suspect (alive for
-// memberlist, but this node's own probes of it went unanswered for two
-// probe rounds, seen through memberlist's PingDelegate); left (announced its
+// memberlist, but this node's own probes of it went unanswered for three
+// probe rounds while other members answered, seen through memberlist's
+// PingDelegate); left (announced its
 // leave); dead (declared failed). Nothing parses memberlist's packets.
 //
 // Joining: at start a node joins Config.Join and every remembered peer,

@@ -68,6 +68,7 @@ type membership struct {
 	members  map[string]*member // every node heard of, this one included
 	leaving  bool
 	gossiped time.Time // the sync time last announced in the metadata
+	anyAck   time.Time // this node's last answered probe of any member
 
 	onAlive func(mn memberlist.Node, joined bool) // a peer is alive; joined: it just became so
 	onGone  func(name string)                     // a peer died or left
@@ -154,6 +155,7 @@ func (m *membership) acked(name string) {
 	if mb, ok := m.members[name]; ok {
 		mb.lastAck = now
 	}
+	m.anyAck = now
 	m.mu.Unlock()
 }
 
@@ -176,10 +178,12 @@ func (m *membership) suspectAfter(size int) time.Duration {
 }
 
 // export is mb as Members reports it: alive turns suspect when this
-// node's probes have gone unanswered for longer than after.
-func (mb *member) export(after time.Duration, now time.Time, self string) Member {
+// node's probes of it have gone unanswered for longer than after while
+// other members kept answering (when none answers, this node is the one
+// cut off or starved, and memberlist's own verdict follows).
+func (mb *member) export(after time.Duration, now, anyAck time.Time, self string) Member {
 	state := mb.state
-	if state == StateAlive && mb.node.Name != self && now.Sub(mb.lastAck) > after {
+	if state == StateAlive && mb.node.Name != self && now.Sub(mb.lastAck) > after && anyAck.Sub(mb.lastAck) > after/2 {
 		state = StateSuspect
 	}
 	return Member{
@@ -198,7 +202,7 @@ func (m *membership) list() []Member {
 	after := m.suspectAfter(len(m.members))
 	out := make([]Member, 0, len(m.members))
 	for _, mb := range m.members {
-		out = append(out, mb.export(after, now, m.n.cfg.Name))
+		out = append(out, mb.export(after, now, m.anyAck, m.n.cfg.Name))
 	}
 	m.mu.RUnlock()
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })

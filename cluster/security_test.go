@@ -182,7 +182,7 @@ func TestClusterKeyRotationWithoutDowntime(t *testing.T) {
 			put(t, tn.node, key, "v")
 			c.waitValue(5*time.Second, key, []byte("v"))
 		}
-		c.waitAlive(5*time.Second, c.names()...)
+		c.waitAlive(15*time.Second, c.names()...)
 	}
 	step("add", a, b)
 	step("switch", b, a)
