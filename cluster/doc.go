@@ -126,8 +126,8 @@
 // flag. Members reports every node heard of: alive; suspect (alive for
 // memberlist, but this node's own probes of it went unanswered for three
 // probe rounds while other members answered, seen through memberlist's
-// PingDelegate); left (announced its
-// leave); dead (declared failed). Nothing parses memberlist's packets.
+// PingDelegate); left (announced its leave); dead (declared failed).
+// Nothing parses memberlist's packets.
 //
 // Joining: at start a node joins Config.Join and every remembered peer,
 // left ones included, and tries again with backoff (200ms to 5s) whenever
