@@ -9,7 +9,7 @@ TESTFLAGS ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build run test image cluster cluster-stop bench bench-http bench-blob fuzz vet fmt clean
+.PHONY: all build run test image cluster cluster-stop bench bench-http bench-blob bench-resp fuzz vet fmt clean
 
 all: build
 
@@ -43,7 +43,7 @@ image: build
 cluster: build
 	@mkdir -p cluster-data
 	@for i in 1 2 3; do \
-		./$(BIN) serve --name node$$i --gossip-port $$((7945+i)) --http-port $$((7999+i)) \
+		./$(BIN) serve --name node$$i --gossip-port $$((7945+i)) --http-port $$((7999+i)) --resp-port $$((6378+i)) \
 			--data-dir cluster-data/node$$i --join 127.0.0.1:7946 \
 			>cluster-data/node$$i.log 2>&1 & echo $$! >cluster-data/node$$i.pid; \
 	done
@@ -64,6 +64,7 @@ bench: build
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Encode' ./blob
 	@$(MAKE) --no-print-directory bench-http
 	@$(MAKE) --no-print-directory bench-blob
+	@$(MAKE) --no-print-directory bench-resp
 
 # bench-http: one node with --fsync always and one with --fsync never on
 # loopback, and the baseline (a bare gin handler over a map) in a process of
@@ -74,8 +75,8 @@ bench: build
 bench-http: build
 	@set -e; dir=$$(mktemp -d); pids=; \
 	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; rm -rf "$$dir"' EXIT; \
-	./$(BIN) serve --name always --gossip-port 17946 --http-port 18000 --data-dir "$$dir/always" --log-level warn & pids="$$pids $$!"; \
-	./$(BIN) serve --name never --gossip-port 17947 --http-port 18001 --data-dir "$$dir/never" --fsync never --log-level warn & pids="$$pids $$!"; \
+	./$(BIN) serve --name always --gossip-port 17946 --resp-port 0 --http-port 18000 --data-dir "$$dir/always" --log-level warn & pids="$$pids $$!"; \
+	./$(BIN) serve --name never --gossip-port 17947 --resp-port 0 --http-port 18001 --data-dir "$$dir/never" --fsync never --log-level warn & pids="$$pids $$!"; \
 	./$(BIN) bench --serve-baseline 127.0.0.1:18002 >/dev/null & pids="$$pids $$!"; \
 	for p in 18000 18001; do ./$(BIN) ready --addr http://127.0.0.1:$$p --timeout 60s; done; \
 	echo '== GET, 64 clients, 100-byte values: node vs bare gin + map'; \
@@ -85,9 +86,9 @@ bench-http: build
 	echo '== PUT, --fsync never'; \
 	./$(BIN) bench --op put --addr http://127.0.0.1:18001 --clients 64 --duration 10s; \
 	kill $$pids; wait $$pids 2>/dev/null || true; pids=; \
-	./$(BIN) serve --name solo --gossip-port 17970 --http-port 18020 --data-dir "$$dir/solo" --log-level warn & pids="$$pids $$!"; \
+	./$(BIN) serve --name solo --gossip-port 17970 --resp-port 0 --http-port 18020 --data-dir "$$dir/solo" --log-level warn & pids="$$pids $$!"; \
 	for i in 1 2 3; do \
-		./$(BIN) serve --name rep$$i --gossip-port $$((17959+i)) --http-port $$((18009+i)) \
+		./$(BIN) serve --name rep$$i --gossip-port $$((17959+i)) --resp-port 0 --http-port $$((18009+i)) \
 			--data-dir "$$dir/rep$$i" --join 127.0.0.1:17960 --log-level warn & pids="$$pids $$!"; \
 	done; \
 	./$(BIN) ready --addr http://127.0.0.1:18020 --timeout 60s; \
@@ -129,7 +130,7 @@ bench-blob: build
 	@set -e; dir=$$(mktemp -d); pids=; \
 	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; rm -rf "$$dir"' EXIT; \
 	for i in 1 2 3 4 5 6; do \
-		./$(BIN) serve --name blob$$i --gossip-port $$((17945+i)) --http-port $$((17999+i)) \
+		./$(BIN) serve --name blob$$i --gossip-port $$((17945+i)) --resp-port 0 --http-port $$((17999+i)) \
 			--data-dir "$$dir/node$$i" --join 127.0.0.1:17946 --log-level warn \
 			>"$$dir/node$$i.log" 2>&1 & pids="$$pids $$!"; \
 	done; \
@@ -144,10 +145,37 @@ bench-blob: build
 			--data 4 --parity 2 --compare --pid $$first; \
 	done
 
+## bench-resp: redis-benchmark (-c 64 -d 100 -r 100000) against nodes and against Debian's
+## redis-server in one run; installs redis-tools and redis-server when they are missing
+RESP_BENCH_N ?= 100000
+bench-resp: build
+	@command -v redis-benchmark >/dev/null && command -v redis-server >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools redis-server >/dev/null; }
+	@set -e; dir=$$(mktemp -d); pids=; mkdir -p "$$dir/aof" "$$dir/mem"; \
+	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; rm -rf "$$dir"' EXIT; \
+	./$(BIN) serve --name always --gossip-port 17980 --http-port 18030 --resp-port 16380 --data-dir "$$dir/always" --log-level warn & pids="$$pids $$!"; \
+	./$(BIN) serve --name never --gossip-port 17981 --http-port 18031 --resp-port 16381 --data-dir "$$dir/never" --fsync never --log-level warn & pids="$$pids $$!"; \
+	redis-server --port 16390 --save '' --appendonly yes --appendfsync always --dir "$$dir/aof" --logfile "$$dir/aof.log" & pids="$$pids $$!"; \
+	redis-server --port 16391 --save '' --appendonly no --dir "$$dir/mem" --logfile "$$dir/mem.log" & pids="$$pids $$!"; \
+	for p in 18030 18031; do ./$(BIN) ready --addr http://127.0.0.1:$$p --timeout 60s; done; \
+	for p in 16390 16391; do tries=0; until redis-cli -p $$p ping >/dev/null 2>&1; do \
+		tries=$$((tries+1)); [ $$tries -le 300 ] || { echo "bench-resp: redis-server on $$p did not start"; exit 1; }; sleep 0.2; done; done; \
+	rps() { redis-benchmark -p $$1 -c 64 -d 100 -r 100000 -n $$2 -P $$3 -t $$4 --csv | tail -1 | cut -d, -f2 | tr -d '"'; }; \
+	cmp() { a=$$(rps $$2 $$4 $$5 $$6); b=$$(rps $$3 $$4 $$5 $$6); \
+		echo "$$1: node $$a/s, redis-server $$b/s, ratio $$(awk -v a=$$a -v b=$$b 'BEGIN{printf "%.2f", a/b}')"; }; \
+	n=$(RESP_BENCH_N); \
+	cmp "SET, --fsync always vs appendonly yes, appendfsync always" 16380 16390 $$n 1 set; \
+	cmp "SET, --fsync never vs no persistence" 16381 16391 $$n 1 set; \
+	cmp "GET" 16380 16390 $$n 1 get; \
+	cmp "GET -P 16 (--fsync never vs no persistence)" 16381 16391 $$((n*5)) 16 get; \
+	cmp "SET -P 16 (--fsync never vs no persistence)" 16381 16391 $$((n*5)) 16 set; \
+	cmp "SET -P 16, --fsync always vs appendfsync always" 16380 16390 $$((n*5)) 16 set
+
 ## fuzz: a short run of every fuzz target
 fuzz:
 	CGO_ENABLED=1 $(GO) test ./wal -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s
 	CGO_ENABLED=1 $(GO) test ./engine -run '^$$' -fuzz FuzzDecodeEntries -fuzztime 30s
+	CGO_ENABLED=1 $(GO) test ./resp -run '^$$' -fuzz FuzzReader -fuzztime 30s
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

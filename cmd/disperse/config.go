@@ -24,6 +24,8 @@ type Config struct {
 	GossipPort int
 	// HTTPPort is the REST API port. Default 8000.
 	HTTPPort int
+	// RESPPort is the Redis protocol port; 0 turns it off. Default 6379.
+	RESPPort int
 	// Join lists host:port gossip addresses to join. Default none.
 	Join []string
 	// Name is the node's unique name. Default: the host name.
@@ -117,6 +119,7 @@ func settings() []setting {
 	return []setting{
 		{"gossip-port", "PORT", "7946", "memberlist port (TCP and UDP)", func(c *Config, v string) error { return parsePort(v, &c.GossipPort) }},
 		{"http-port", "HTTP_PORT", "8000", "REST API port", func(c *Config, v string) error { return parsePort(v, &c.HTTPPort) }},
+		{"resp-port", "RESP_PORT", "6379", "Redis protocol port (RESP2 and RESP3); 0 turns it off", func(c *Config, v string) error { return parsePort(v, &c.RESPPort) }},
 		{"join", "PEER", "", "comma-separated host:port gossip addresses to join", func(c *Config, v string) error { return parseJoin(v, &c.Join) }},
 		{"name", "NODE_NAME", "", "unique node name", func(c *Config, v string) error { return parseName(v, &c.Name) }},
 		{"bind", "BIND_ADDR", "127.0.0.1", "IP address both listeners bind to (0.0.0.0 for a real cluster)", func(c *Config, v string) error { return parseIP(v, &c.Bind) }},

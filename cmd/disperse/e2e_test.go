@@ -119,6 +119,7 @@ func (s *syncBuffer) String() string {
 type proc struct {
 	cmd    *exec.Cmd
 	url    string // base URL of its HTTP API
+	resp   string // host:port of its Redis protocol listener
 	stderr *syncBuffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's result, once done
@@ -144,13 +145,14 @@ func cleanEnv() []string {
 // flags; the test's end kills it if it still runs.
 func startNode(t testing.TB, dataDir string, extra ...string) *proc {
 	t.Helper()
-	httpPort, gossipPort := freePort(t), freePort(t)
+	httpPort, gossipPort, respPort := freePort(t), freePort(t), freePort(t)
 	args := append([]string{"serve", "--name", "e2e", "--bind", "127.0.0.1",
 		"--http-port", fmt.Sprint(httpPort), "--gossip-port", fmt.Sprint(gossipPort),
-		"--data-dir", dataDir, "--log-format", "json"}, extra...)
+		"--resp-port", fmt.Sprint(respPort), "--data-dir", dataDir, "--log-format", "json"}, extra...)
 	p := &proc{
 		cmd:    exec.Command(binPath, args...),
 		url:    fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		resp:   fmt.Sprintf("127.0.0.1:%d", respPort),
 		stderr: &syncBuffer{},
 		done:   make(chan struct{}),
 	}

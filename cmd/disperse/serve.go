@@ -94,6 +94,7 @@ type node struct {
 	eng     *engine.Engine
 	cluster *cluster.Node
 	blobs   *blob.Store
+	resp    *respListener
 }
 
 // start opens the engine (recovery), the cluster node and the HTTP routes,
@@ -147,6 +148,10 @@ func start(cfg Config, log *slog.Logger, h *switchHandler) (*node, error) {
 		n.close(log)
 		return nil, fmt.Errorf("http: %w", err)
 	}
+	if n.resp, err = startRESP(cfg, cn, eng, log, reg, nil); err != nil {
+		n.close(log)
+		return nil, err
+	}
 	h.set(srv.Handler())
 	ready.Store(true)
 	log.Info("ready", "members", len(cn.Members()))
@@ -191,6 +196,7 @@ func engineConfig(cfg Config, log *slog.Logger, reg prometheus.Registerer) engin
 // (last snapshot, fsync).
 func (n *node) close(log *slog.Logger) error {
 	var errs []error
+	n.resp.stop(log)
 	if n.blobs != nil {
 		if err := n.blobs.Close(); err != nil {
 			log.Error("closing the blob store", "err", err)

@@ -22,7 +22,7 @@ import (
 // testConfig is a node on free loopback ports over a fresh data directory.
 func testConfig(t testing.TB) Config {
 	t.Helper()
-	cfg, err := parseServe([]string{"--name", "test", "--http-port", "0", "--gossip-port", "0",
+	cfg, err := parseServe([]string{"--name", "test", "--http-port", "0", "--gossip-port", "0", "--resp-port", "0",
 		"--data-dir", t.TempDir(), "--log-level", "warn"}, envOf(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +38,7 @@ func TestRunPortInUse(t *testing.T) {
 	}{
 		{"http", func(cfg *Config, port int) { cfg.HTTPPort = port }},
 		{"gossip", func(cfg *Config, port int) { cfg.GossipPort = port }},
+		{"resp", func(cfg *Config, port int) { cfg.RESPPort = port }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
