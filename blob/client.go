@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"time"
 )
@@ -20,8 +21,10 @@ import (
 // while the client waits on the other node, answer headers included, is
 // cut with ErrStalled.
 type HTTPClient struct {
-	hc   *http.Client
-	idle time.Duration
+	hc      *http.Client
+	tr      *http.Transport // hc's, or the one it wraps
+	idle    time.Duration
+	connect time.Duration
 }
 
 // NewHTTPClient returns a client with its own connection pool and the
@@ -42,18 +45,21 @@ func NewHTTPClientTimeouts(connect, idle time.Duration) *HTTPClient {
 		idle = DefaultTransferIdleTimeout
 	}
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 32,
-		IdleConnTimeout:     90 * time.Second,
-		WriteBufferSize:     64 << 10,
-		ReadBufferSize:      64 << 10,
+		DialContext: (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		// A shard PUT waits for "100 Continue" (see Create); the transport
+		// itself would send the body after this long without one.
+		ExpectContinueTimeout: connect,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		WriteBufferSize:       64 << 10,
+		ReadBufferSize:        64 << 10,
 	}
-	return &HTTPClient{hc: &http.Client{Transport: tr}, idle: idle}
+	return &HTTPClient{hc: &http.Client{Transport: tr}, tr: tr, idle: idle, connect: connect}
 }
 
 // CloseIdleConnections closes the pooled connections that are not in use.
-func (c *HTTPClient) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+func (c *HTTPClient) CloseIdleConnections() { c.tr.CloseIdleConnections() }
 
 func shardURL(addr string, ref ShardRef, query string) string {
 	u := "http://" + addr + ShardPathPrefix + refPath(ref)
@@ -71,7 +77,9 @@ func statusError(resp *http.Response) error {
 	var base error
 	switch resp.StatusCode {
 	case http.StatusNotFound:
-		base = ErrNotFound
+		base = ErrNoShard
+	case http.StatusInsufficientStorage:
+		base = ErrDiskFull
 	case http.StatusBadRequest:
 		base = ErrBadParams
 	default:
@@ -123,13 +131,22 @@ func (c *HTTPClient) do(req *http.Request, wt *watch, want int) error {
 	return body.Close()
 }
 
-// Create streams a new shard to addr through a pipe; see remoteWriter.
+// Create streams a new shard to addr through a pipe; see remoteWriter. It
+// returns once addr has answered "100 Continue", that is once it has
+// created the shard: a holder that does not answer within the connect
+// timeout, or refuses the shard, fails Create at once, before any block
+// is sent, so that the caller can turn to another node.
 func (c *HTTPClient) Create(ctx context.Context, addr string, ref ShardRef, blockSize int) (ShardWriter, error) {
 	pr, pw := io.Pipe()
 	req, wt, err := c.newRequest(ctx, http.MethodPut, shardURL(addr, ref, "bs="+strconv.Itoa(blockSize)), nil)
 	if err != nil {
 		return nil, err
 	}
+	started := make(chan error, 2)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		Got100Continue: func() { started <- nil },
+	}))
+	req.Header.Set("Expect", "100-continue")
 	// Reads of the pipe pause the watch (see watchedSource).
 	req.Body = &watchedSource{r: pr, w: wt}
 	req.ContentLength = -1
@@ -138,8 +155,24 @@ func (c *HTTPClient) Create(ctx context.Context, addr string, ref ShardRef, bloc
 		err := c.do(req, wt, http.StatusCreated)
 		_ = pr.CloseWithError(errors.Join(err, io.ErrClosedPipe))
 		w.done <- err
+		if err == nil { // cannot happen before Create returned: no end marker was sent
+			err = fmt.Errorf("%w: %s answered before the shard was sent", ErrUnavailable, addr)
+		}
+		started <- err
 	}()
-	return w, nil
+	t := time.NewTimer(c.connect)
+	defer t.Stop()
+	select {
+	case err := <-started:
+		if err == nil {
+			return w, nil
+		}
+		<-w.done
+		return nil, err
+	case <-t.C:
+		w.Abort()
+		return nil, fmt.Errorf("%w: %s did not take shard %s/%x/%d within %v", ErrUnavailable, addr, ref.ID, ref.Gen, ref.Index, c.connect)
+	}
 }
 
 // remoteWriter writes framed blocks into the body of a streaming PUT. A
@@ -248,4 +281,58 @@ func (c *HTTPClient) List(ctx context.Context, addr string) ([]ShardInfo, error)
 		return nil, fmt.Errorf("%w: shard list from %s: %w", ErrUnavailable, addr, err)
 	}
 	return infos, nil
+}
+
+// getJSON sends a GET to url and decodes a 200 answer into v.
+func (c *HTTPClient) getJSON(ctx context.Context, url string, v any) error {
+	req, wt, err := c.newRequest(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	body, err := c.roundTrip(req, wt, http.StatusOK)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if err := json.NewDecoder(io.LimitReader(body, maxRecordBytes)).Decode(v); err != nil {
+		return fmt.Errorf("%w: answer of %s: %w", ErrUnavailable, url, err)
+	}
+	return nil
+}
+
+// Stat describes a shard on addr.
+func (c *HTTPClient) Stat(ctx context.Context, addr string, ref ShardRef) (ShardInfo, error) {
+	var info ShardInfo
+	err := c.getJSON(ctx, shardURL(addr, ref, "stat=1"), &info)
+	return info, err
+}
+
+// GetRecord asks addr for its record of blob id.
+func (c *HTTPClient) GetRecord(ctx context.Context, addr, id string) (Record, bool, error) {
+	var rec Record
+	err := c.getJSON(ctx, "http://"+addr+ShardPathPrefix+id, &rec)
+	if errors.Is(err, ErrNoShard) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, err
+	}
+	if err := rec.check(id); err != nil {
+		return Record{}, false, fmt.Errorf("%w: record from %s: %w", ErrUnavailable, addr, err)
+	}
+	return rec, true, nil
+}
+
+// PutRecord tells addr of a new record of blob id.
+func (c *HTTPClient) PutRecord(ctx context.Context, addr, id string, rec Record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	req, wt, err := c.newRequest(ctx, http.MethodPut, "http://"+addr+ShardPathPrefix+id, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return c.do(req, wt, http.StatusNoContent)
 }

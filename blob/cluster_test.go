@@ -46,21 +46,40 @@ type testNode struct {
 	client *HTTPClient
 }
 
-// testCluster is several nodes sharing an in-memory catalog and membership.
+// testCluster is several nodes sharing a membership and either one
+// in-memory catalog (catalog) or one catalog each whose writes reach the
+// others only when the test delivers them (catalogs).
 type testCluster struct {
-	t       testing.TB
-	members *InmemCluster
-	catalog *InmemCatalog
-	clock   *testClock
-	nodes   []*testNode
+	t        testing.TB
+	members  *InmemCluster
+	catalog  *InmemCatalog
+	catalogs *InmemCatalogs
+	clock    *testClock
+	nodes    []*testNode
 }
 
 const testStripe = 4 * 4096 // 4 KiB blocks with k=4
 
+// newTestCluster starts n nodes sharing one catalog, without background
+// repair or scrubbing.
 func newTestCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
+	return newCluster(t, n, false, tune)
+}
+
+// newLaggingCluster starts n nodes with a catalog each, replicated only
+// by c.catalogs.Deliver: what the real catalog does in its worst case.
+func newLaggingCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
+	return newCluster(t, n, true, tune)
+}
+
+func newCluster(t testing.TB, n int, lagging bool, tune func(*Config)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, members: NewInmemCluster(), catalog: NewInmemCatalog(),
-		clock: &testClock{now: time.Now()}}
+	c := &testCluster{t: t, members: NewInmemCluster(), clock: &testClock{now: time.Now()}}
+	if lagging {
+		c.catalogs = NewInmemCatalogs()
+	} else {
+		c.catalog = NewInmemCatalog()
+	}
 	for i := range n {
 		name := fmt.Sprintf("node%d", i)
 		ds, err := NewDirStore(filepath.Join(t.TempDir(), "blobs"))
@@ -68,8 +87,12 @@ func newTestCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 			t.Fatal(err)
 		}
 		nd := &testNode{name: name, shards: ds}
-		cfg := Config{Shards: ds, Members: c.members.Member(name), Catalog: c.catalog,
-			StripeBytes: testStripe, RepairInterval: -1, Now: c.clock.Now}
+		var catalog Catalog = c.catalog
+		if lagging {
+			catalog = c.catalogs.Node(name)
+		}
+		cfg := Config{Shards: ds, Members: c.members.Member(name), Catalog: catalog,
+			StripeBytes: testStripe, RepairInterval: -1, ScrubInterval: -1, Now: c.clock.Now}
 		if tune != nil {
 			tune(&cfg)
 		}
@@ -92,9 +115,9 @@ func newTestCluster(t testing.TB, n int, tune func(*Config)) *testCluster {
 	return c
 }
 
-// start serves nd's shards on a new port and marks it live.
+// start serves nd's shards and records on a new port and marks it live.
 func (c *testCluster) start(nd *testNode) {
-	c.serve(nd, NewShardServer(nd.shards, nil))
+	c.serve(nd, nd.store.ShardHandler())
 }
 
 // serve serves h as nd's shard server on a new port and marks nd live.

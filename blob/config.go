@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,9 +17,19 @@ const (
 	DefaultShardBlock          = 1 << 20 // bytes of one shard per stripe
 	DefaultRebuildAfter        = 10 * time.Minute
 	DefaultCleanupGrace        = 10 * time.Minute
-	DefaultRepairInterval      = time.Minute
 	DefaultConnectTimeout      = 5 * time.Second
 	DefaultTransferIdleTimeout = 30 * time.Second
+	DefaultManifestTimeout     = 2 * time.Second
+	DefaultScrubInterval       = 24 * time.Hour
+	DefaultScrubRate           = 16 << 20 // bytes per second
+)
+
+// The repair pass runs every RebuildAfter/4, but not more often than
+// minRepairInterval nor less often than maxRepairInterval (see
+// Config.RepairInterval).
+const (
+	minRepairInterval = time.Second
+	maxRepairInterval = time.Minute
 )
 
 // Config configures a Store. Zero fields take the defaults named.
@@ -36,8 +47,13 @@ type Config struct {
 	// Client reaches other nodes' shards. Default an HTTPClient with
 	// ConnectTimeout and TransferIdleTimeout (NewHTTPClientTimeouts).
 	Client ShardClient
-	// ConnectTimeout bounds dialing another node to move shards. Default
-	// 5s. Not used when Client is set.
+	// WrapTransport, when set, wraps the HTTP transport of the default
+	// Client (the cluster signs node-to-node requests with it). Not used
+	// when Client is set.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// ConnectTimeout bounds dialing another node to move shards, and how
+	// long a holder may take to accept a new shard before a PUT turns to
+	// another node. Default 5s. Not used when Client is set.
 	ConnectTimeout time.Duration
 	// TransferIdleTimeout is the longest a shard transfer with another
 	// node may go without a byte moving while this node waits on that
@@ -61,13 +77,28 @@ type Config struct {
 	// RebuildAfter is how long a holder may be absent from the live
 	// members before its shards are rebuilt elsewhere. Default 10m.
 	RebuildAfter time.Duration
+	// ManifestTimeout is how long a PUT or DELETE waits for another node
+	// to take the new manifest (or the deletion) before it answers, and
+	// how long a read of a blob this node has no manifest of waits for
+	// the nodes it asks. Default 2s.
+	ManifestTimeout time.Duration
+	// ScrubInterval is how often every shard this node holds is re-read
+	// and verified: a pass starts this long after the previous one
+	// started, or at once when that one took longer. A shard found
+	// missing or damaged is rebuilt from the others. Default 24h;
+	// negative disables the scrubber (ScrubOnce still works).
+	ScrubInterval time.Duration
+	// ScrubRate bounds the scrubber's reads, in bytes per second, so that
+	// it takes little from the foreground. Default 16 MiB/s.
+	ScrubRate int64
 	// CleanupGrace is how old a local shard file without a manifest naming
 	// it, or an unfinished temporary file, must be before it is removed.
 	// Default 10m.
 	CleanupGrace time.Duration
 	// RepairInterval is how often the background repair pass runs.
-	// Default 1m; negative disables the background loop (RepairOnce still
-	// works).
+	// Default RebuildAfter/4, within 1s..1m, so that a shard is rebuilt
+	// soon after its holder has been gone for RebuildAfter; negative
+	// disables the background loop (RepairOnce still works).
 	RepairInterval time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -90,9 +121,12 @@ func DefaultConfig() Config {
 		StripeBytes:         DefaultDataShards * DefaultShardBlock,
 		RebuildAfter:        DefaultRebuildAfter,
 		CleanupGrace:        DefaultCleanupGrace,
-		RepairInterval:      DefaultRepairInterval,
+		RepairInterval:      repairInterval(DefaultRebuildAfter),
 		ConnectTimeout:      DefaultConnectTimeout,
 		TransferIdleTimeout: DefaultTransferIdleTimeout,
+		ManifestTimeout:     DefaultManifestTimeout,
+		ScrubInterval:       DefaultScrubInterval,
+		ScrubRate:           DefaultScrubRate,
 		Now:                 time.Now,
 		Logger:              slog.New(slog.DiscardHandler),
 	}
@@ -111,8 +145,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("blob: StripeBytes %d out of range", c.StripeBytes)
 	case c.RebuildAfter < 0 || c.CleanupGrace < 0:
 		return errors.New("blob: RebuildAfter and CleanupGrace must not be negative")
-	case c.ConnectTimeout < 0 || c.TransferIdleTimeout < 0:
-		return errors.New("blob: ConnectTimeout and TransferIdleTimeout must not be negative")
+	case c.ConnectTimeout < 0 || c.TransferIdleTimeout < 0 || c.ManifestTimeout < 0:
+		return errors.New("blob: ConnectTimeout, TransferIdleTimeout and ManifestTimeout must not be negative")
+	case c.ScrubRate < 0:
+		return errors.New("blob: ScrubRate must not be negative")
 	}
 	k, m := c.DataShards, c.ParityShards
 	if k == 0 {
@@ -146,7 +182,16 @@ func (c Config) withDefaults() Config {
 		c.CleanupGrace = d.CleanupGrace
 	}
 	if c.RepairInterval == 0 {
-		c.RepairInterval = d.RepairInterval
+		c.RepairInterval = repairInterval(c.RebuildAfter)
+	}
+	if c.ManifestTimeout == 0 {
+		c.ManifestTimeout = d.ManifestTimeout
+	}
+	if c.ScrubInterval == 0 {
+		c.ScrubInterval = d.ScrubInterval
+	}
+	if c.ScrubRate == 0 {
+		c.ScrubRate = d.ScrubRate
 	}
 	if c.Now == nil {
 		c.Now = d.Now
@@ -161,7 +206,16 @@ func (c Config) withDefaults() Config {
 		c.TransferIdleTimeout = d.TransferIdleTimeout
 	}
 	if c.Client == nil {
-		c.Client = NewHTTPClientTimeouts(c.ConnectTimeout, c.TransferIdleTimeout)
+		hc := NewHTTPClientTimeouts(c.ConnectTimeout, c.TransferIdleTimeout)
+		if c.WrapTransport != nil {
+			hc.hc.Transport = c.WrapTransport(hc.tr)
+		}
+		c.Client = hc
 	}
 	return c
+}
+
+// repairInterval is the default repair pass interval for rebuildAfter.
+func repairInterval(rebuildAfter time.Duration) time.Duration {
+	return min(max(rebuildAfter/4, minRepairInterval), maxRepairInterval)
 }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -53,12 +54,12 @@ func (d *DirStore) Create(ref ShardRef, blockSize int) (ShardWriter, error) {
 	final := d.Path(ref)
 	f, err := os.CreateTemp(d.dir, filepath.Base(final)+".*.tmp")
 	if err != nil {
-		return nil, fmt.Errorf("blob: create shard %s: %w", final, err)
+		return nil, fmt.Errorf("blob: create shard %s: %w", final, diskError(err))
 	}
 	w := &fileShardWriter{d: d, f: f, final: final, bw: bufio.NewWriterSize(f, 64<<10), blockSize: blockSize}
 	if _, err := w.bw.Write(encodeFileHeader(fileHeader{Ref: ref, BlockSize: blockSize})); err != nil {
 		w.Abort()
-		return nil, fmt.Errorf("blob: write shard header %s: %w", final, err)
+		return nil, fmt.Errorf("blob: write shard header %s: %w", final, diskError(err))
 	}
 	return w, nil
 }
@@ -81,10 +82,10 @@ func (w *fileShardWriter) WriteBlock(p []byte) error {
 	w.short = len(p) < w.blockSize
 	putBlockHeader(w.hdr[:], w.n, p)
 	if _, err := w.bw.Write(w.hdr[:]); err != nil {
-		return fmt.Errorf("blob: write %s: %w", w.f.Name(), err)
+		return fmt.Errorf("blob: write %s: %w", w.f.Name(), diskError(err))
 	}
 	if _, err := w.bw.Write(p); err != nil {
-		return fmt.Errorf("blob: write %s: %w", w.f.Name(), err)
+		return fmt.Errorf("blob: write %s: %w", w.f.Name(), diskError(err))
 	}
 	w.n++
 	return nil
@@ -106,7 +107,7 @@ func (w *fileShardWriter) Commit() error {
 	}
 	if err != nil {
 		_ = os.Remove(w.f.Name())
-		return fmt.Errorf("blob: commit shard %s: %w", w.final, err)
+		return fmt.Errorf("blob: commit shard %s: %w", w.final, diskError(err))
 	}
 	return nil
 }
@@ -142,7 +143,7 @@ func (d *DirStore) openFile(ref ShardRef, flag int) (*shardFile, error) {
 	path := d.Path(ref)
 	f, err := os.OpenFile(path, flag, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: shard %s", ErrNotFound, path)
+		return nil, fmt.Errorf("%w: shard %s", ErrNoShard, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("blob: open shard %s: %w", path, err)
@@ -231,10 +232,10 @@ func (d *DirStore) RewriteBlock(ref ShardRef, b int, p []byte) error {
 	putBlockHeader(frame, uint64(b), p)
 	copy(frame[blockHeaderLen:], p)
 	if _, err := sf.f.WriteAt(frame, sf.offset(b)); err != nil {
-		return fmt.Errorf("blob: rewrite block %d of %s: %w", b, d.Path(ref), err)
+		return fmt.Errorf("blob: rewrite block %d of %s: %w", b, d.Path(ref), diskError(err))
 	}
 	if err := sf.f.Sync(); err != nil {
-		return fmt.Errorf("blob: rewrite block %d of %s: %w", b, d.Path(ref), err)
+		return fmt.Errorf("blob: rewrite block %d of %s: %w", b, d.Path(ref), diskError(err))
 	}
 	return nil
 }
@@ -248,8 +249,22 @@ func (d *DirStore) Remove(ref ShardRef) error {
 	return nil
 }
 
-// List lists the committed shards (by their headers) and the temporary
-// files (Temp, with the ref of their header when it is readable).
+// Stat describes a committed shard.
+func (d *DirStore) Stat(ref ShardRef) (ShardInfo, error) {
+	st, err := os.Stat(d.Path(ref))
+	if errors.Is(err, fs.ErrNotExist) {
+		return ShardInfo{}, fmt.Errorf("%w: shard %s", ErrNoShard, d.Path(ref))
+	}
+	if err != nil {
+		return ShardInfo{}, fmt.Errorf("blob: stat shard: %w", err)
+	}
+	return ShardInfo{Ref: ref, ModTime: st.ModTime(), Size: st.Size()}, nil
+}
+
+// List lists the committed shards and the temporary files (Temp). The ref
+// comes from the file name, or from the file's header when the name holds
+// a hash of a long id (or cannot be parsed); it is zero when neither can
+// be read.
 func (d *DirStore) List() ([]ShardInfo, error) {
 	ents, err := os.ReadDir(d.dir)
 	if err != nil {
@@ -266,8 +281,10 @@ func (d *DirStore) List() ([]ShardInfo, error) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		si := ShardInfo{ModTime: info.ModTime(), Temp: temp}
-		if f, err := os.Open(filepath.Join(d.dir, name)); err == nil {
+		si := ShardInfo{ModTime: info.ModTime(), Temp: temp, Size: info.Size()}
+		if ref, ok := parseShardName(name); ok {
+			si.Ref = ref
+		} else if f, err := os.Open(filepath.Join(d.dir, name)); err == nil {
 			if h, _, err := decodeFileHeader(f); err == nil {
 				si.Ref = h.Ref
 			}
@@ -276,6 +293,39 @@ func (d *DirStore) List() ([]ShardInfo, error) {
 		out = append(out, si)
 	}
 	return out, nil
+}
+
+// parseShardName reads the ref from a shard file name,
+// "{id}.{generation}.{index}.shard" with an optional ".{random}.tmp" after
+// it; ok is false for a hashed long id or a name it cannot read.
+func parseShardName(name string) (ShardRef, bool) {
+	if rest, ok := strings.CutSuffix(name, ".tmp"); ok {
+		i := strings.LastIndexByte(rest, '.')
+		if i < 0 {
+			return ShardRef{}, false
+		}
+		name = rest[:i]
+	}
+	rest, ok := strings.CutSuffix(name, ".shard")
+	if !ok {
+		return ShardRef{}, false
+	}
+	i := strings.LastIndexByte(rest, '.')
+	if i < 0 {
+		return ShardRef{}, false
+	}
+	idx, err := strconv.Atoi(rest[i+1:])
+	rest = rest[:i]
+	j := strings.LastIndexByte(rest, '.')
+	if err != nil || j < 0 || len(rest)-j-1 != 16 || idx < 0 || idx > 255 {
+		return ShardRef{}, false
+	}
+	gen, err := strconv.ParseUint(rest[j+1:], 16, 64)
+	id := rest[:j]
+	if err != nil || strings.HasPrefix(id, "~") || validateID(id) != nil {
+		return ShardRef{}, false
+	}
+	return ShardRef{ID: id, Gen: gen, Index: idx}, true
 }
 
 // RemoveStale deletes temporary files not written to since before: the

@@ -5,8 +5,8 @@
 //
 // The package sees the cluster through three small interfaces: Members
 // (who is live, and their HTTP addresses), Catalog (the replicated records
-// holding manifests) and ShardClient (another node's shards). It never
-// imports cluster or httpd.
+// holding manifests, written by compare-and-set) and ShardClient (another
+// node's shards and records). It never imports cluster or httpd.
 //
 // # Striping and coding
 //
@@ -65,7 +65,8 @@
 // # Moving shards between nodes
 //
 // ShardServer, mounted at /internal/shards/, carries shards as the same
-// framed blocks as on disk: a PUT streams a shard's blocks and ends with an
+// framed blocks as on disk (and, on a Store's server, blob records; see
+// Read-after-write): a PUT streams a shard's blocks and ends with an
 // end marker (a block header whose length is 0xFFFFFFFF and whose number is
 // the block count) — a body cut short is never committed; a GET streams
 // blocks [from, to) straight from the file, and the reader checks every
@@ -84,12 +85,22 @@
 // not count. A read treats a cut stream like a lost holder and rebuilds
 // from parity; an upload fails and removes its shards everywhere.
 //
+// A shard PUT is sent with "Expect: 100-continue" and its writer is handed
+// out only once the holder answered "100 Continue", having created the
+// shard file: a holder that refuses the connection, or does not answer
+// within ConnectTimeout, is known to be gone before a byte of the blob is
+// streamed, and Put gives its shards to the next node in rendezvous order.
+// Memory for a received block grows as its bytes arrive, bounded by the
+// block size; a header claiming a large block costs nothing until sent.
+//
 // # Placement
 //
 // Shard i goes to the i-th node in rendezvous (highest random weight)
 // order of the blob id over the live members: every node computes the same
 // order, and a node joining or leaving moves only the shards it would hold.
-// With fewer nodes than shards the order wraps around. The manifest's
+// With fewer nodes than shards the order wraps around. A node that does
+// not answer the PUT is skipped for the next one in the order, those
+// holding no shard yet first. The manifest's
 // tolerates is the largest t such that losing any t nodes leaves at least
 // k shards: every stripe has the same placement, so it is the number of
 // largest per-node shard counts that sum to at most m (m when all shards
@@ -104,7 +115,32 @@
 //	 "content_type":"text/plain","created_at":"…","shards":[{"index":0,"node":"n3"},…],
 //	 "tolerates":2,"generation":42}
 //
-// Every upload has a fresh random generation, carried by its shard files.
+// Every upload has a fresh random generation, carried by its shard files;
+// it stays when a repair moves shards. The catalog record's Version (the
+// replicated entry's version) changes with every manifest change, and every
+// change is a compare-and-set on the version read: a PUT retries on a
+// newer record (it does not depend on what it replaces, so it always
+// wins), a repair that finds the record changed gives up and removes the
+// shards it wrote, a DELETE retries.
+//
+// # Read-after-write
+//
+// The catalog reaches the other nodes asynchronously, so a PUT or DELETE
+// does not answer before every other live node has the new Record (the
+// manifest, or the deletion, with its catalog version): once its
+// compare-and-set is done, the writer sends it to every live node
+// (PUT /internal/shards/{id}) and waits for them, up to ManifestTimeout.
+// A node keeps such a record in an overlay until its own catalog holds a
+// version at least as new (or a minute passed), and serves the newer of
+// catalog and overlay. A node that knows nothing of an id (it joined
+// after the PUT, or the announcement failed) asks the first nodes of the
+// id's rendezvous order, where the PUT put the shards, before it answers
+// that there is no such blob (GET /internal/shards/{id}). The old shards of
+// a replaced blob are removed once every live node took the new manifest;
+// otherwise their holders remove them CleanupGrace after they stopped
+// being named. The record travels after the catalog write rather than in
+// the shards' commit because the version a compare-and-set needs exists
+// only once that write is done, and a deletion has no shard to travel in.
 //
 // # Invariants
 //
@@ -114,17 +150,33 @@
 //   - A PUT to an existing id replaces the manifest only when the new blob
 //     is complete; the old generation's shards are removed afterwards.
 //   - A read checks, before its first byte, that k shards of the stripes
-//     it needs can be opened, and answers ErrUnavailable otherwise. It reads
-//     data shards and only turns to parity when a shard is missing or a
-//     block fails its checksum; such a block is rewritten from the rebuilt
-//     data in the background.
+//     it needs can be opened, and answers ErrUnavailable otherwise (never
+//     ErrNotFound: a holder's missing file is ErrNoShard). It reads data
+//     shards and only turns to parity when a shard is missing or a block
+//     fails its checksum; such a block is rewritten from the rebuilt data
+//     in the background. A read of the whole blob hashes it as it goes and
+//     fails with ErrChecksum before handing out the last stripe when the
+//     sha256 differs from the manifest's.
 //   - A shard file that no manifest names (blob deleted or replaced while
-//     its holder was away, shard rebuilt elsewhere) is removed by its own
-//     node once older than CleanupGrace; temporary files likewise.
-//   - Shards whose holder has been absent for RebuildAfter are rebuilt by
-//     the blob's leader (the first live node in its rendezvous order) onto
-//     live nodes holding no shard of the blob where there are any, and the
-//     manifest updated.
+//     its holder was away, shard moved elsewhere) is removed by its own
+//     node once it has been unnamed for CleanupGrace and is older than
+//     that; temporary files once older than CleanupGrace.
+//   - Healing, by the repair pass every RebuildAfter/4 (within 1s..1m):
+//     each node rebuilds, in place, the shards manifests place on it that
+//     it has no file for; the blob's leader (the first live node in its
+//     rendezvous order) rebuilds shards whose holder has been absent for
+//     RebuildAfter onto live nodes holding no shard of the blob, and moves
+//     shards off nodes holding several onto live nodes holding none (a
+//     blob written while nodes were down spreads when they return).
+//   - The scrubber reads every shard of its node every ScrubInterval, at
+//     most ScrubRate bytes per second, verifying every block: a missing,
+//     cut or unreadable shard is rebuilt whole from the others, a block
+//     failing its checksum rewritten. Until then the holder reports the
+//     shard missing or corrupt, and Store.Manifest shows it, the blob's
+//     health (healthy, degraded, unreadable) and what it tolerates now.
+//   - ENOSPC anywhere in a PUT (a holder's shard, the manifest) is
+//     ErrDiskFull and leaves nothing: temporary files are removed on abort,
+//     committed shards by the writer.
 //
 // # Usage
 //
@@ -132,7 +184,7 @@
 //		Members: members, Catalog: catalog})
 //	mux.Handle(blob.ShardPathPrefix, st.ShardHandler())
 //	man, err := st.Put(ctx, "photo.jpg", body, blob.PutOptions{ContentType: "image/jpeg"})
-//	man, rc, err := st.Open(ctx, "photo.jpg", 0, -1)
+//	man, rc, err := st.Open(ctx, "photo.jpg", 0, -1) // on any node
 //	defer rc.Close()
 //	io.Copy(w, rc)
 package blob

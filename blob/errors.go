@@ -3,14 +3,18 @@ package blob
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Errors of the blob store. Callers test them with errors.Is; every error
 // returned by this package wraps one of them (or a ShardError) with context.
 var (
-	// ErrNotFound: there is no blob (no manifest) with that id, or no such
-	// shard file on a holder.
+	// ErrNotFound: there is no blob (no manifest) with that id.
 	ErrNotFound = errors.New("blob: not found")
+	// ErrNoShard: a holder has no file for the shard asked for. A read
+	// that meets it turns to the other shards; it never means that the
+	// blob is absent.
+	ErrNoShard = errors.New("blob: no such shard")
 	// ErrBadID: the id is not 1..256 characters of A-Z a-z 0-9 . _ -, or is
 	// "." or "..".
 	ErrBadID = errors.New("blob: bad id")
@@ -32,6 +36,15 @@ var (
 	ErrBodyRead = errors.New("blob: reading the blob's bytes failed")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("blob: store closed")
+	// ErrDiskFull: a node ran out of disk space (ENOSPC, EDQUOT) while
+	// storing a shard or a manifest; what the operation wrote was removed.
+	ErrDiskFull = errors.New("blob: disk full")
+	// ErrConflict: a manifest's compare-and-set failed because the
+	// catalog record changed since it was read (see Catalog).
+	ErrConflict = errors.New("blob: manifest changed meanwhile")
+	// ErrChecksum: the bytes of a full read did not hash to the blob's
+	// sha256; the read is cut before its last stripe.
+	ErrChecksum = errors.New("blob: sha256 mismatch")
 	// ErrStalled: a shard transfer with another node was cut because no
 	// byte moved for Config.TransferIdleTimeout while this node waited on
 	// that node. It always comes wrapped together with ErrUnavailable.
@@ -55,3 +68,12 @@ func (e *ShardError) Error() string {
 }
 
 func (e *ShardError) Unwrap() error { return e.Err }
+
+// diskError wraps err in ErrDiskFull when the file system said it is out
+// of space or quota, so that callers tell a full disk from a broken one.
+func diskError(err error) error {
+	if err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) && !errors.Is(err, ErrDiskFull) {
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	return err
+}

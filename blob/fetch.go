@@ -99,6 +99,12 @@ func (f *fetcher) openMore(b, want int) error {
 		ErrUnavailable, f.m.ID, b, open, want, errors.Join(f.dead...))
 }
 
+// exclude keeps the fetcher off shard i (the one being rebuilt), so that
+// it is always computed from the others.
+func (f *fetcher) exclude(i int) {
+	f.kill(i, fmt.Errorf("%w: shard %d is being rebuilt", ErrUnavailable, i))
+}
+
 // kill closes shard i's stream for good.
 func (f *fetcher) kill(i int, err error) {
 	if st := f.streams[i]; st != nil {

@@ -86,7 +86,7 @@ func TestShardFileRoundTripAndCorruption(t *testing.T) {
 	if infos, _ := ds.List(); len(infos) != 1 || !infos[0].Temp {
 		t.Fatalf("before commit: %+v", infos)
 	}
-	if _, err := ds.OpenBlocks(ref, 0, -1); !errors.Is(err, ErrNotFound) {
+	if _, err := ds.OpenBlocks(ref, 0, -1); !errors.Is(err, ErrNoShard) {
 		t.Fatalf("uncommitted shard visible: %v", err)
 	}
 	if err := w.Commit(); err != nil {

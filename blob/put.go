@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"sync"
 )
 
 // PutOptions are the per-blob settings of Put.
@@ -22,10 +23,15 @@ type PutOptions struct {
 }
 
 // Put stores the bytes of r as blob id, streaming stripe by stripe to the
-// shard holders, and returns its manifest. The manifest is written only
-// once every shard is committed; a previous blob of that id is replaced
-// then, and its shards removed afterwards. On any failure, or when ctx is
-// cancelled, the new shards are removed everywhere and nothing changes.
+// shard holders, and returns its manifest. A holder that does not answer
+// is replaced by the next node in the blob's rendezvous order (see
+// openHolders). The manifest is written once every shard is committed, by
+// compare-and-set on the record it replaces, and then sent to every other
+// live node, so that any of them serves the blob when Put returns. A
+// previous blob of that id is replaced then; its shards are removed once
+// every live node has the new manifest, or otherwise by their holders
+// after CleanupGrace. On any failure, or when ctx is cancelled, the new
+// shards are removed everywhere and nothing changes.
 func (s *Store) Put(ctx context.Context, id string, r io.Reader, opt PutOptions) (Manifest, error) {
 	if err := validateID(id); err != nil {
 		return Manifest{}, err
@@ -59,29 +65,33 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, opt PutOptions)
 		ID: id, Data: k, Parity: m, StripeBytes: int64(bs) * int64(k),
 		ContentType: opt.ContentType, Generation: newGeneration(),
 	}
-	holders := place(id, live, k+m)
-	for i, p := range holders {
-		man.Shards = append(man.Shards, Shard{Index: i, Node: p.Name})
+	sinks, err := s.openHolders(ctx, &man, rank(id, live))
+	if err != nil {
+		return Manifest{}, err
 	}
-	man.Tolerates = tolerates(man.holders(), k)
-
-	if err := s.upload(ctx, &man, holders, enc, r); err != nil {
+	if err := s.upload(ctx, &man, sinks, enc, r); err != nil {
 		s.discard(&man)
 		return Manifest{}, err
 	}
-	old, oldErr := s.getManifest(id)
-	if err := s.catalog.Put(ctx, id, encodeManifest(&man)); err != nil {
+	rec, old, err := s.writeRecord(ctx, &man)
+	if err != nil {
 		s.discard(&man)
-		return Manifest{}, fmt.Errorf("blob: writing manifest of %q: %w", id, err)
+		return Manifest{}, err
 	}
+	everyone := s.publish(ctx, id, rec)
 	s.met.puts.Inc()
 	s.met.putBytes.Add(float64(man.Size))
-	if oldErr == nil && old.Generation != man.Generation {
-		s.goBackground(func(ctx context.Context) {
-			s.removeShards(ctx, old.ID, old.Generation, old.holders())
-		})
+	if old != nil && old.Generation != man.Generation {
+		if everyone {
+			s.goBackground(func(ctx context.Context) {
+				s.removeShards(ctx, old.ID, old.Generation, old.holders())
+			})
+		} else {
+			s.log.Info("replaced blob's shards left to their holders' cleanup: not every node took the new manifest",
+				slog.String("id", id))
+		}
 	}
-	return man, nil
+	return man.clone(), nil
 }
 
 // discard removes an unfinished upload's shards from every holder.
@@ -89,18 +99,108 @@ func (s *Store) discard(man *Manifest) {
 	s.removeShards(s.bgCtx, man.ID, man.Generation, man.holders())
 }
 
-// upload streams r into the shard writers of man and commits them all,
-// filling man's size, sha256 and creation time.
-func (s *Store) upload(ctx context.Context, man *Manifest, holders []Peer, enc encoder, r io.Reader) error {
-	sinks := make([]*sink, len(holders))
-	for i, p := range holders {
-		w, err := s.create(ctx, p, man.ref(i), man.BlockBytes())
-		if err != nil {
-			abortSinks(sinks[:i])
-			return &ShardError{Index: i, Node: p.Name, Block: -1, Err: err}
+// openHolders starts a shard writer for every shard of man and fills its
+// shard list and tolerates. Shard i goes to the i-th node of ranked,
+// wrapping around when there are fewer nodes than shards, as place does.
+// A node that does not answer (ErrUnavailable: refused, timed out,
+// stalled) is given up for this blob and its shards go to the next nodes
+// of ranked, those holding no shard first. Any other failure (a full
+// disk, a bad request) fails the upload.
+func (s *Store) openHolders(ctx context.Context, man *Manifest, ranked []Peer) ([]*sink, error) {
+	n := man.Data + man.Parity
+	holders := make([]Peer, n)
+	writers := make([]ShardWriter, n)
+	abort := func() {
+		for _, w := range writers {
+			if w != nil {
+				w.Abort()
+			}
 		}
-		sinks[i] = startSink(i, p.Name, w)
 	}
+	failed := map[string]bool{}
+	count := map[string]int{}
+	todo := make([]int, n)
+	for i := range todo {
+		todo[i] = i
+	}
+	var lastErr error
+	for len(todo) > 0 {
+		for _, i := range todo {
+			p, ok := pickHolder(ranked, failed, count)
+			if !ok {
+				abort()
+				return nil, fmt.Errorf("%w: no node took the shards of blob %q: %w", ErrUnavailable, man.ID, lastErr)
+			}
+			holders[i] = p
+			count[p.Name]++
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for _, i := range todo {
+			wg.Go(func() { writers[i], errs[i] = s.create(ctx, holders[i], man.ref(i), man.BlockBytes()) })
+		}
+		wg.Wait()
+		var again []int
+		var fatal error
+		for _, i := range todo {
+			if errs[i] == nil {
+				continue
+			}
+			writers[i] = nil
+			count[holders[i].Name]--
+			lastErr = &ShardError{Index: i, Node: holders[i].Name, Block: -1, Err: diskError(errs[i])}
+			if !replaceable(errs[i]) || ctx.Err() != nil {
+				fatal = lastErr
+				continue
+			}
+			if !failed[holders[i].Name] {
+				failed[holders[i].Name] = true
+				s.met.holdersReplaced.Inc()
+				s.log.Warn("shard holder did not answer; placing its shards on the next node",
+					slog.String("id", man.ID), slog.String("node", holders[i].Name), slog.Any("err", errs[i]))
+			}
+			again = append(again, i)
+		}
+		if fatal != nil {
+			abort()
+			return nil, fatal
+		}
+		todo = again
+	}
+	man.Shards = make([]Shard, n)
+	sinks := make([]*sink, n)
+	for i, p := range holders {
+		man.Shards[i] = Shard{Index: i, Node: p.Name}
+		sinks[i] = startSink(i, p.Name, writers[i])
+	}
+	man.Tolerates = tolerates(man.holders(), man.Data)
+	return sinks, nil
+}
+
+// pickHolder returns the first node of ranked that has not failed and
+// holds the fewest shards so far.
+func pickHolder(ranked []Peer, failed map[string]bool, count map[string]int) (Peer, bool) {
+	best, found := Peer{}, false
+	for _, p := range ranked {
+		if failed[p.Name] {
+			continue
+		}
+		if !found || count[p.Name] < count[best.Name] {
+			best, found = p, true
+		}
+	}
+	return best, found
+}
+
+// replaceable reports whether a failure to create a shard on a node means
+// that the node does not answer, so another may take the shard.
+func replaceable(err error) bool {
+	return errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrDiskFull)
+}
+
+// upload streams r into the shard sinks of man and commits them all,
+// filling man's size, sha256 and creation time.
+func (s *Store) upload(ctx context.Context, man *Manifest, sinks []*sink, enc encoder, r io.Reader) error {
 	h := sha256.New()
 	size, err := encodeStream(ctx, r, h, enc, man.Data, man.Parity, man.BlockBytes(), sinks)
 	if err != nil {
@@ -237,7 +337,7 @@ func waitSinks(sinks []*sink) error {
 	var first error
 	for _, sk := range sinks {
 		if err := <-sk.ack; err != nil && first == nil {
-			first = &ShardError{Index: sk.index, Node: sk.node, Block: -1, Err: err}
+			first = &ShardError{Index: sk.index, Node: sk.node, Block: -1, Err: diskError(err)}
 		}
 	}
 	return first
@@ -265,7 +365,7 @@ func commitSinks(sinks []*sink) error {
 		stopSink(sk)
 		go func() {
 			if err := sk.w.Commit(); err != nil {
-				errs[i] = &ShardError{Index: sk.index, Node: sk.node, Block: -1, Err: err}
+				errs[i] = &ShardError{Index: sk.index, Node: sk.node, Block: -1, Err: diskError(err)}
 			}
 			done <- struct{}{}
 		}()

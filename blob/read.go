@@ -3,19 +3,19 @@ package blob
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"time"
 )
 
 // Open returns the manifest of blob id and a reader of length bytes from
-// offset (length < 0: to the end). See ReadManifest.
+// offset (length < 0: to the end). See Lookup and ReadManifest.
 func (s *Store) Open(ctx context.Context, id string, offset, length int64) (Manifest, io.ReadCloser, error) {
-	if err := validateID(id); err != nil {
-		return Manifest{}, nil, err
-	}
-	m, err := s.getManifest(id)
+	m, err := s.Lookup(ctx, id)
 	if err != nil {
 		return Manifest{}, nil, err
 	}
@@ -32,6 +32,11 @@ func (s *Store) Open(ctx context.Context, id string, offset, length int64) (Mani
 // with ErrUnavailable when fewer than k can be had, so no byte is sent of
 // a read that cannot finish for want of shards. An offset past the end is
 // ErrBadRange (except offset 0 of an empty blob).
+//
+// A read of the whole blob checks its sha256 as it goes: the last stripe
+// is hashed before any of its bytes is handed out, and on a mismatch the
+// reader fails with ErrChecksum instead, so that an HTTP answer is cut
+// short rather than ended as if complete.
 func (s *Store) ReadManifest(ctx context.Context, m Manifest, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 || offset > m.Size || offset == m.Size && m.Size > 0 {
 		return nil, fmt.Errorf("%w: offset %d of blob %q of %d bytes", ErrBadRange, offset, m.ID, m.Size)
@@ -57,7 +62,11 @@ func (s *Store) ReadManifest(ctx context.Context, m Manifest, offset, length int
 		f.close()
 		return nil, err
 	}
-	return &blobReader{f: f, next: from, skip: int(offset - int64(from)*m.StripeBytes), left: length}, nil
+	br := &blobReader{f: f, next: from, skip: int(offset - int64(from)*m.StripeBytes), left: length, met: s.met}
+	if offset == 0 && length == m.Size {
+		br.hash = sha256.New()
+	}
+	return br, nil
 }
 
 // blobReader hands out a byte range stripe by stripe.
@@ -69,6 +78,8 @@ type blobReader struct {
 	cur  []byte // rest of the current stripe
 	buf  []byte
 	err  error
+	hash hash.Hash // of the whole blob, when the read covers it
+	met  *metrics
 }
 
 func (r *blobReader) Read(p []byte) (int, error) {
@@ -105,6 +116,9 @@ func (r *blobReader) fetch() error {
 		r.buf = append(r.buf, sh...)
 	}
 	data := r.buf[:m.stripeLen(r.next)]
+	if err := r.check(data); err != nil {
+		return err
+	}
 	data = data[r.skip:]
 	r.skip = 0
 	if int64(len(data)) > r.left {
@@ -112,6 +126,25 @@ func (r *blobReader) fetch() error {
 	}
 	r.cur = data
 	r.next++
+	return nil
+}
+
+// check hashes the data of the stripe about to be handed out when the
+// read covers the whole blob, and compares the hash with the manifest's
+// at the last stripe.
+func (r *blobReader) check(data []byte) error {
+	if r.hash == nil {
+		return nil
+	}
+	r.hash.Write(data)
+	m := r.f.m
+	if r.next < m.Stripes()-1 {
+		return nil
+	}
+	if got := hex.EncodeToString(r.hash.Sum(nil)); got != m.SHA256 {
+		r.met.checksumFailures.Inc()
+		return fmt.Errorf("%w: blob %q read back as %s, manifest says %s", ErrChecksum, m.ID, got, m.SHA256)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -18,16 +19,33 @@ const ShardPathPrefix = "/internal/shards/"
 // ShardServer serves this node's shards to the other nodes' HTTPClient:
 //
 //	GET    /internal/shards/                        JSON list of ShardInfo
+//	GET    /internal/shards/{id}                    this node's Record of blob id (JSON); 404 if none
+//	PUT    /internal/shards/{id}                    a new Record of blob id (JSON); 204
 //	PUT    /internal/shards/{id}/{gen}/{index}?bs=N  framed blocks, end marker; 201 once committed
 //	PUT    /internal/shards/{id}/{gen}/{index}?block=B  one framed block, rewritten in place; 204
 //	GET    /internal/shards/{id}/{gen}/{index}?from=A&to=B  framed blocks [A, B) as stored
+//	GET    /internal/shards/{id}/{gen}/{index}?stat  ShardInfo of the shard (JSON); 404 if none
 //	DELETE /internal/shards/{id}/{gen}/{index}       204, also when absent
 //
 // {gen} is hexadecimal. Bodies are streamed both ways; a PUT holds one
-// block in memory.
+// block in memory, and memory for a block grows only as its bytes arrive,
+// so a header claiming a large block costs nothing until it is sent. A
+// shard PUT sent with "Expect: 100-continue" is answered "100 Continue"
+// once the shard file is created, which tells the sender that this node
+// answers. The record routes exist only on a Store's server
+// (Store.ShardHandler).
 type ShardServer struct {
 	store ShardStore
+	node  shardNode // nil on a server of shards only
 	log   *slog.Logger
+}
+
+// shardNode is what a Store adds to its ShardServer: the records of blobs
+// and what its checks found.
+type shardNode interface {
+	localRecord(id string) (Record, bool, error)
+	takeRecord(id string, rec Record) error
+	badBlocks(ref ShardRef) int
 }
 
 // NewShardServer serves store. A nil logger discards.
@@ -37,6 +55,10 @@ func NewShardServer(store ShardStore, log *slog.Logger) *ShardServer {
 	}
 	return &ShardServer{store: store, log: log}
 }
+
+// maxRecordBytes bounds the body of a record PUT: a manifest of 256 shards
+// on nodes with long names is far smaller.
+const maxRecordBytes = 1 << 20
 
 func (s *ShardServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, ShardPathPrefix)
@@ -50,6 +72,10 @@ func (s *ShardServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.list(w)
+		return
+	}
+	if !strings.Contains(rest, "/") {
+		s.serveRecord(w, r, rest)
 		return
 	}
 	ref, err := parseRefPath(rest)
@@ -69,6 +95,8 @@ func (s *ShardServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			w.WriteHeader(http.StatusCreated)
 		}
+	case r.Method == http.MethodGet && q.Has("stat"):
+		err = s.stat(w, ref)
 	case r.Method == http.MethodGet:
 		err = s.get(w, ref, q.Get("from"), q.Get("to"))
 	case r.Method == http.MethodDelete:
@@ -87,16 +115,26 @@ func (s *ShardServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // fail answers err with a status the client maps back to a sentinel.
 func (s *ShardServer) fail(w http.ResponseWriter, err error) {
+	err = diskError(err)
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoShard):
 		status = http.StatusNotFound
+	case errors.Is(err, ErrDiskFull):
+		status = http.StatusInsufficientStorage
 	case errors.Is(err, ErrBadParams), errors.Is(err, ErrBadID), errors.Is(err, ErrCorrupt):
 		status = http.StatusBadRequest
+	case errors.Is(err, ErrClosed):
+		status = http.StatusServiceUnavailable
 	default:
 		s.log.Warn("shard request failed", slog.Any("err", err))
 	}
 	http.Error(w, err.Error(), status)
+}
+
+func writeJSONBody(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func (s *ShardServer) list(w http.ResponseWriter) {
@@ -105,8 +143,63 @@ func (s *ShardServer) list(w http.ResponseWriter) {
 		s.fail(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(infos)
+	if s.node != nil {
+		for i := range infos {
+			infos[i].Corrupt = s.node.badBlocks(infos[i].Ref)
+		}
+	}
+	writeJSONBody(w, infos)
+}
+
+// serveRecord answers the record routes of blob id.
+func (s *ShardServer) serveRecord(w http.ResponseWriter, r *http.Request, id string) {
+	if s.node == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if err := validateID(id); err != nil {
+		s.fail(w, err)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		rec, ok, err := s.node.localRecord(id)
+		switch {
+		case err != nil:
+			s.fail(w, err)
+		case !ok && rec.Version.IsZero():
+			s.fail(w, fmt.Errorf("%w: no record of %q", ErrNotFound, id))
+		default:
+			writeJSONBody(w, rec)
+		}
+	case http.MethodPut:
+		var rec Record
+		dec := json.NewDecoder(io.LimitReader(r.Body, maxRecordBytes))
+		if err := dec.Decode(&rec); err != nil {
+			s.fail(w, fmt.Errorf("%w: record of %q: %v", ErrBadParams, id, err))
+			return
+		}
+		if err := s.node.takeRecord(id, rec); err != nil {
+			s.fail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// stat answers the ShardInfo of one shard.
+func (s *ShardServer) stat(w http.ResponseWriter, ref ShardRef) error {
+	info, err := s.store.Stat(ref)
+	if err != nil {
+		return err
+	}
+	if s.node != nil {
+		info.Corrupt = s.node.badBlocks(ref)
+	}
+	writeJSONBody(w, info)
+	return nil
 }
 
 // put receives a shard's framed blocks and commits it on the end marker.
@@ -128,9 +221,10 @@ func (s *ShardServer) put(r *http.Request, ref ShardRef, bsArg string) error {
 
 // receiveBlocks copies verified blocks from r to sw up to the end marker.
 func receiveBlocks(r io.Reader, sw ShardWriter, bs int) error {
-	raw := make([]byte, blockHeaderLen+bs)
+	var raw []byte
 	for n := uint64(0); ; n++ {
-		if _, err := io.ReadFull(r, raw[:blockHeaderLen]); err != nil {
+		raw = slices.Grow(raw[:0], blockHeaderLen)[:blockHeaderLen]
+		if _, err := io.ReadFull(r, raw); err != nil {
 			return fmt.Errorf("block %d: %w", n, err)
 		}
 		h, err := decodeBlockHeader(raw)
@@ -146,30 +240,57 @@ func receiveBlocks(r io.Reader, sw ShardWriter, bs int) error {
 		if h.Length > uint32(bs) {
 			return fmt.Errorf("%w: block %d of %d bytes, block size %d", ErrCorrupt, n, h.Length, bs)
 		}
-		if _, err := io.ReadFull(r, raw[blockHeaderLen:blockHeaderLen+int(h.Length)]); err != nil {
+		if raw, err = readMore(r, raw, int(h.Length)); err != nil {
 			return fmt.Errorf("block %d: %w", n, err)
 		}
 		if err := verifyBlock(raw, n, int(h.Length)); err != nil {
 			return fmt.Errorf("block %d: %w", n, err)
 		}
-		if err := sw.WriteBlock(raw[blockHeaderLen : blockHeaderLen+int(h.Length)]); err != nil {
+		if err := sw.WriteBlock(raw[blockHeaderLen:]); err != nil {
 			return err
 		}
 	}
 }
 
-// rewrite replaces one block with the verified frame in the body.
+// readMore appends exactly n bytes from r to buf. It grows buf as the
+// bytes arrive, at most doubling it each time, so a length claimed by a
+// header costs memory only once that many bytes are actually sent.
+func readMore(r io.Reader, buf []byte, n int) ([]byte, error) {
+	want := len(buf) + n
+	for len(buf) < want {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(want-len(buf), max(64<<10, cap(buf))))
+		}
+		m, err := r.Read(buf[len(buf):min(cap(buf), want)])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < want {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// rewrite replaces one block with the verified frame in the body. The
+// frame is read as it arrives; the shard store checks that its length is
+// the block's real one.
 func (s *ShardServer) rewrite(r *http.Request, ref ShardRef, blockArg string) error {
 	b, err := strconv.Atoi(blockArg)
 	if err != nil || b < 0 {
 		return fmt.Errorf("%w: block %q", ErrBadParams, blockArg)
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, blockHeaderLen+maxBlockSize))
-	if err != nil {
-		return err
+	raw := make([]byte, blockHeaderLen)
+	if _, err := io.ReadFull(r.Body, raw); err != nil {
+		return fmt.Errorf("%w: rewrite body: %v", ErrBadParams, err)
 	}
-	if len(raw) < blockHeaderLen {
-		return fmt.Errorf("%w: rewrite body of %d bytes", ErrBadParams, len(raw))
+	h, err := decodeBlockHeader(raw)
+	if err != nil || h.Length == endMarker {
+		return fmt.Errorf("%w: rewrite of block %d: bad header", ErrBadParams, b)
+	}
+	if raw, err = readMore(r.Body, raw, int(h.Length)); err != nil {
+		return fmt.Errorf("%w: rewrite body: %v", ErrBadParams, err)
 	}
 	if err := verifyBlock(raw, uint64(b), len(raw)-blockHeaderLen); err != nil {
 		return err

@@ -21,6 +21,12 @@ type ShardInfo struct {
 	ModTime time.Time `json:"mod_time"`
 	// Temp is true for a file still being written (or abandoned mid-write).
 	Temp bool `json:"temp,omitempty"`
+	// Size is the file's size in bytes.
+	Size int64 `json:"size"`
+	// Corrupt is how many blocks of the shard failed their checksum when
+	// the holder last read them and are not rewritten yet (only in the
+	// answers of a Store's ShardServer).
+	Corrupt int `json:"corrupt,omitempty"`
 }
 
 // ShardWriter receives the blocks of one new shard, in order. Nothing is
@@ -44,8 +50,10 @@ type ShardStore interface {
 	Create(ref ShardRef, blockSize int) (ShardWriter, error)
 	// OpenBlocks streams the framed blocks [from, to) of a shard as they
 	// are stored (header then data, see doc.go), without verifying them;
-	// to < 0 means to the last block. A missing shard is ErrNotFound.
+	// to < 0 means to the last block. A missing shard is ErrNoShard.
 	OpenBlocks(ref ShardRef, from, to int) (io.ReadCloser, error)
+	// Stat describes a committed shard; a missing one is ErrNoShard.
+	Stat(ref ShardRef) (ShardInfo, error)
 	// RewriteBlock replaces block b of an existing shard with p (repair).
 	RewriteBlock(ref ShardRef, b int, p []byte) error
 	// Remove deletes a shard (committed or temporary); absent is no error.
@@ -71,4 +79,11 @@ type ShardClient interface {
 	Remove(ctx context.Context, addr string, ref ShardRef) error
 	// List lists the shard files on addr.
 	List(ctx context.Context, addr string) ([]ShardInfo, error)
+	// Stat describes a shard on addr (ErrNoShard when it has none).
+	Stat(ctx context.Context, addr string, ref ShardRef) (ShardInfo, error)
+	// GetRecord asks addr for its record of blob id; ok is false when it
+	// has none.
+	GetRecord(ctx context.Context, addr, id string) (rec Record, ok bool, err error)
+	// PutRecord tells addr of a new record of blob id.
+	PutRecord(ctx context.Context, addr, id string, rec Record) error
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,14 +22,16 @@ const testIdle = 200 * time.Millisecond
 func withTestIdle(cfg *Config) { cfg.TransferIdleTimeout = testIdle }
 
 // stallingHandler passes requests to next, but those stall picks it holds
-// without reading them (after sending 200 and the headers when headers is
-// set) until release is closed or the client goes away. Then it reads what
+// after reading take bytes of their body (after sending 200 and the
+// headers when headers is set) until release is closed or the client goes
+// away. Then it reads what
 // is left of the body, up to a bound, so that the server need not wait
 // before closing a connection with unread bytes.
 type stallingHandler struct {
 	next    http.Handler
 	stall   func(*http.Request) bool
 	headers bool
+	take    int64
 	release chan struct{}
 	held    atomic.Int64
 }
@@ -38,6 +42,9 @@ func (h *stallingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.held.Add(1)
+	if h.take > 0 {
+		_, _ = io.CopyN(io.Discard, r.Body, h.take)
+	}
 	if h.headers {
 		w.WriteHeader(http.StatusOK)
 		_ = http.NewResponseController(w).Flush()
@@ -52,7 +59,7 @@ func (h *stallingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // stall serves nd's shards through a stallingHandler from now on. The held
 // requests are let go when the test ends, before the servers close.
 func (c *testCluster) stall(nd *testNode, headers bool, pick func(*http.Request) bool) *stallingHandler {
-	h := &stallingHandler{next: NewShardServer(nd.shards, nil), stall: pick, headers: headers,
+	h := &stallingHandler{next: nd.store.ShardHandler(), stall: pick, headers: headers,
 		release: make(chan struct{})}
 	c.stop(nd, false)
 	c.serve(nd, h)
@@ -72,6 +79,7 @@ func mustReturn(t *testing.T, what string, f func()) {
 	select {
 	case <-done:
 	case <-time.After(time.Minute):
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
 		t.Fatalf("%s still blocked after a minute", what)
 	}
 }
@@ -84,14 +92,25 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// A holder that takes the shard PUT and then reads nothing more fails the
-// upload once the loopback buffers are full, and the upload leaves nothing
-// behind. The body is endless, so only the stall can end the PUT.
+// A holder that takes the shard PUT, reads its first bytes and then reads
+// nothing more fails the upload once the loopback buffers are full, and
+// the upload leaves nothing behind. The body is endless, so only the stall
+// can end the PUT.
 func TestPutFailsOnStalledHolder(t *testing.T) {
 	t.Parallel()
 	c := newTestCluster(t, 6, withTestIdle)
-	stalled := c.nodes[3]
-	h := c.stall(stalled, false, func(r *http.Request) bool { return r.Method == http.MethodPut })
+	// The holder of the lowest shard that is not the writer's own: a pause
+	// of the whole test process may cut healthy transfers in the same
+	// instant, and the upload reports the failure of the lowest shard.
+	holders := place("p", c.members.Member("x").Live(), 6)
+	stalled := c.node(holders[0].Name)
+	if stalled == c.nodes[0] {
+		stalled = c.node(holders[1].Name)
+	}
+	h := c.stall(stalled, false, func(r *http.Request) bool {
+		return r.Method == http.MethodPut && r.URL.Query().Has("bs")
+	})
+	h.take = 1
 	var err error
 	mustReturn(t, "put with a stalled holder", func() {
 		_, err = c.nodes[0].store.Put(context.Background(), "p", zeros{}, PutOptions{})
@@ -103,7 +122,7 @@ func TestPutFailsOnStalledHolder(t *testing.T) {
 	if h.held.Load() == 0 {
 		t.Fatal("no request reached the stalled holder")
 	}
-	if _, ok := c.catalog.Get("p"); ok {
+	if _, _, ok := c.catalog.Get("p"); ok {
 		t.Fatal("manifest written for a stalled upload")
 	}
 	waitFor(t, 5*time.Second, "no shard files", func() bool { return len(c.shardFiles()) == 0 })

@@ -32,6 +32,14 @@ type Store struct {
 	absentMu    sync.Mutex
 	absentSince map[string]time.Time // node -> first seen absent
 
+	ov      overlay    // announced records the catalog has not caught up with
+	bad     badBlocks  // blocks of local shards that failed their checksum
+	orphans orphanSeen // local shard files no manifest names, since when
+
+	// beforeRecord, when set (by tests), is called by a repair after it has
+	// rebuilt shards and before it writes the changed manifest.
+	beforeRecord func(id string)
+
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bgMu     sync.Mutex // guards closed against bg.Add
@@ -39,7 +47,8 @@ type Store struct {
 	bg       sync.WaitGroup
 }
 
-// New opens a Store and starts its background repair loop.
+// New opens a Store and starts its background work: the repair pass, the
+// scrubber and the sweep of announced records.
 func New(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -62,11 +71,17 @@ func New(cfg Config) (*Store, error) {
 		log: cfg.Logger, met: met,
 		encs:        map[[2]int]reedsolomon.Encoder{},
 		absentSince: map[string]time.Time{},
+		ov:          overlay{m: map[string]overlayEntry{}},
+		bad:         badBlocks{m: map[ShardRef]int{}},
+		orphans:     orphanSeen{m: map[ShardRef]time.Time{}},
 	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.goBackground(func(context.Context) { s.sweepLoop() })
 	if cfg.RepairInterval > 0 {
-		s.bg.Add(1)
-		go s.repairLoop(cfg.RepairInterval)
+		s.goBackground(func(context.Context) { s.repairLoop(cfg.RepairInterval) })
+	}
+	if cfg.ScrubInterval > 0 {
+		s.goBackground(func(context.Context) { s.scrubLoop(cfg.ScrubInterval) })
 	}
 	return s, nil
 }
@@ -84,9 +99,18 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// ShardHandler returns the handler serving this node's shards (a
-// ShardServer), to mount at ShardPathPrefix.
-func (s *Store) ShardHandler() http.Handler { return NewShardServer(s.local, s.log) }
+// ShardHandler returns the handler serving this node's shards and blob
+// records to the other nodes (a ShardServer), to mount at
+// ShardPathPrefix.
+func (s *Store) ShardHandler() http.Handler { return s.shardServer(s.local) }
+
+// shardServer is the ShardServer of this store over shards (a test passes
+// a failing one).
+func (s *Store) shardServer(shards ShardStore) *ShardServer {
+	srv := NewShardServer(shards, s.log)
+	srv.node = s
+	return srv
+}
 
 // encoder returns the (cached) Reed-Solomon coder for k+m shards.
 func (s *Store) encoder(k, m int) (reedsolomon.Encoder, error) {
@@ -189,11 +213,41 @@ func (s *Store) removeShards(ctx context.Context, id string, gen uint64, holders
 	wg.Wait()
 }
 
-// getManifest reads the manifest of id from the catalog.
+// getManifest reads the manifest of id from this node's catalog.
 func (s *Store) getManifest(id string) (Manifest, error) {
-	b, ok := s.catalog.Get(id)
+	rec, ok, err := s.catalogRecord(id)
+	if err != nil {
+		return Manifest{}, err
+	}
 	if !ok {
 		return Manifest{}, fmt.Errorf("%w: blob %q", ErrNotFound, id)
 	}
-	return decodeManifest(id, b)
+	return *rec.Manifest, nil
 }
+
+// badBlocks remembers the blocks of local shards that failed their
+// checksum when last read and are not rewritten yet, for the shards'
+// health.
+type badBlocks struct {
+	mu sync.Mutex
+	m  map[ShardRef]int
+}
+
+func (b *badBlocks) set(ref ShardRef, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n == 0 {
+		delete(b.m, ref)
+		return
+	}
+	b.m[ref] = n
+}
+
+func (b *badBlocks) get(ref ShardRef) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.m[ref]
+}
+
+// badBlocks is the ShardServer's view of b.
+func (s *Store) badBlocks(ref ShardRef) int { return s.bad.get(ref) }

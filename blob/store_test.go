@@ -121,7 +121,7 @@ func TestUnavailableByMembership(t *testing.T) {
 	if _, _, err := reader.store.Open(context.Background(), "b", 0, -1); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err %v, want ErrUnavailable", err)
 	}
-	got, err := reader.store.Manifest("b")
+	got, err := reader.store.Manifest(context.Background(), "b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,10 +199,10 @@ func TestFailedUploadLeavesNothing(t *testing.T) {
 	if _, err := c.nodes[1].store.Put(ctx, "cancelled", cr, PutOptions{}); err == nil {
 		t.Fatal("put with cancelled context succeeded")
 	}
-	if _, ok := c.catalog.Get("cut"); ok {
+	if _, _, ok := c.catalog.Get("cut"); ok {
 		t.Fatal("manifest written for a failed upload")
 	}
-	if _, ok := c.catalog.Get("cancelled"); ok {
+	if _, _, ok := c.catalog.Get("cancelled"); ok {
 		t.Fatal("manifest written for a cancelled upload")
 	}
 	waitFor(t, 5*time.Second, "no shard files", func() bool { return len(c.shardFiles()) == 0 })
@@ -310,12 +310,12 @@ func TestRebuildAfterAbsence(t *testing.T) {
 	repairAll() // notes the absence
 	c.clock.Advance(DefaultRebuildAfter / 2)
 	repairAll()
-	if cur, _ := c.nodes[0].store.Manifest("rb"); cur.Shards[1].Node != gone.name {
+	if cur, _ := c.nodes[0].store.Manifest(context.Background(), "rb"); cur.Shards[1].Node != gone.name {
 		t.Fatal("rebuilt before RebuildAfter")
 	}
 	c.clock.Advance(DefaultRebuildAfter)
 	repairAll()
-	cur, err := c.nodes[0].store.Manifest("rb")
+	cur, err := c.nodes[0].store.Manifest(context.Background(), "rb")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,13 +352,13 @@ func TestFailingShardStore(t *testing.T) {
 	c := newTestCluster(t, 3, nil)
 	// Make node1's disk fail on the third block written.
 	c.stop(c.nodes[1], false)
-	c.serve(c.nodes[1], NewShardServer(&failingStore{ShardStore: c.nodes[1].shards, failAfter: 2}, nil))
+	c.serve(c.nodes[1], c.nodes[1].store.shardServer(&failingStore{ShardStore: c.nodes[1].shards, failAfter: 2}))
 	_, err := c.nodes[0].store.Put(context.Background(), "f", bytes.NewReader(randomBytes(6*testStripe, 10)), PutOptions{Data: 2, Parity: 1})
 	var se *ShardError
 	if !errors.As(err, &se) || se.Node != "node1" {
 		t.Fatalf("err %v, want a ShardError on node1", err)
 	}
-	if _, ok := c.catalog.Get("f"); ok {
+	if _, _, ok := c.catalog.Get("f"); ok {
 		t.Fatal("manifest written")
 	}
 	waitFor(t, 5*time.Second, "no shard files", func() bool { return len(c.shardFiles()) == 0 })

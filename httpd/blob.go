@@ -18,8 +18,12 @@ import (
 type Blobs interface {
 	// Put stores the bytes of r as blob id and returns its manifest.
 	Put(ctx context.Context, id string, r io.Reader, opt blob.PutOptions) (blob.Manifest, error)
-	// Manifest returns the manifest of id with each shard's health.
-	Manifest(id string) (blob.Manifest, error)
+	// Lookup returns the manifest of id as the node knows it, asking the
+	// likely holders when it knows none (read-after-write on every node).
+	Lookup(ctx context.Context, id string) (blob.Manifest, error)
+	// Manifest returns the manifest of id with its health now, as the
+	// shards' holders report it.
+	Manifest(ctx context.Context, id string) (blob.Manifest, error)
 	// ReadManifest streams length bytes from offset (length < 0: to the
 	// end) of the blob m describes; it fails before the first byte when
 	// fewer than k shards of a needed stripe can be had.
@@ -43,7 +47,9 @@ func (s *Server) blobRoutes(r gin.IRouter) {
 }
 
 // blobError gives the blob store's errors the answer API.md asks for;
-// anything else goes on to statusOf unchanged.
+// anything else goes on to statusOf unchanged. The order matters: a read
+// that fails for want of shards also wraps the holders' "no such shard",
+// and is 503, not 404; a full disk anywhere in a PUT is 507.
 func blobError(err error) error {
 	var status int
 	var code, msg string
@@ -52,14 +58,30 @@ func blobError(err error) error {
 		status, code, msg = http.StatusBadRequest, CodeBadRequest, err.Error()
 	case errors.Is(err, blob.ErrBodyRead):
 		status, code, msg = http.StatusBadRequest, CodeBadRequest, "reading the request body failed; nothing was stored"
-	case errors.Is(err, blob.ErrNotFound):
-		status, code, msg = http.StatusNotFound, CodeNotFound, "blob not found"
+	case errors.Is(err, blob.ErrDiskFull):
+		status, code, msg = http.StatusInsufficientStorage, CodeDiskFull, "a node's disk is full; nothing was stored"
 	case errors.Is(err, blob.ErrUnavailable), errors.Is(err, blob.ErrTooFewNodes):
 		status, code, msg = http.StatusServiceUnavailable, CodeUnavailable, "not enough shards or nodes can be reached"
+	case errors.Is(err, blob.ErrConflict):
+		status, code, msg = http.StatusServiceUnavailable, CodeUnavailable, "the blob kept changing while it was written; try again"
+	case errors.Is(err, blob.ErrNotFound):
+		status, code, msg = http.StatusNotFound, CodeNotFound, "blob not found"
 	default:
 		return err
 	}
 	return &Error{Status: status, Code: code, Msg: strings.TrimPrefix(msg, "blob: "), Err: err}
+}
+
+// blobFail maps err with blobError and, for a 503, tells the client when
+// to try again: a holder that is restarting, or a blob being rewritten,
+// is usually back within seconds.
+func blobFail(c *gin.Context, err error) error {
+	err = blobError(err)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusServiceUnavailable {
+		c.Writer.Header().Set("Retry-After", "2")
+	}
+	return err
 }
 
 // blobPath splits the rest of a /blob/*path request into the blob id and
@@ -99,7 +121,7 @@ func (s *Server) putBlob(c *gin.Context) error {
 	}
 	m, err := s.cfg.Blobs.Put(c.Request.Context(), id, body, opt)
 	if err != nil {
-		return blobError(err)
+		return blobFail(c, err)
 	}
 	c.Writer.Header().Set("Etag", `"`+m.SHA256+`"`)
 	return writeJSON(c, http.StatusCreated, m)
@@ -108,9 +130,9 @@ func (s *Server) putBlob(c *gin.Context) error {
 // getBlobOrManifest serves GET /blob/{id} and GET /blob/{id}/manifest.
 func (s *Server) getBlobOrManifest(c *gin.Context) error {
 	if id, manifest := blobPath(c.Param("path")); manifest {
-		m, err := s.cfg.Blobs.Manifest(id)
+		m, err := s.cfg.Blobs.Manifest(c.Request.Context(), id)
 		if err != nil {
-			return blobError(err)
+			return blobFail(c, err)
 		}
 		return writeJSON(c, http.StatusOK, m)
 	}
@@ -118,12 +140,14 @@ func (s *Server) getBlobOrManifest(c *gin.Context) error {
 }
 
 // getBlob serves GET and HEAD /blob/{id}: 200, or 206 for a satisfiable
-// single Range, 416 for an unsatisfiable one.
+// single Range, 416 for an unsatisfiable one. A GET answers 503 before the
+// status line when fewer than k shards can be had; a failure after it
+// (a holder lost mid-stream, a sha256 mismatch) cuts the connection.
 func (s *Server) getBlob(c *gin.Context) error {
 	id, _ := blobPath(c.Param("path"))
-	m, err := s.cfg.Blobs.Manifest(id)
+	m, err := s.cfg.Blobs.Lookup(c.Request.Context(), id)
 	if err != nil {
-		return blobError(err)
+		return blobFail(c, err)
 	}
 	etag := `"` + m.SHA256 + `"`
 	h := c.Writer.Header()
@@ -143,7 +167,7 @@ func (s *Server) getBlob(c *gin.Context) error {
 	var rc io.ReadCloser
 	if !head {
 		if rc, err = s.cfg.Blobs.ReadManifest(c.Request.Context(), m, off, n); err != nil {
-			return blobError(err)
+			return blobFail(c, err)
 		}
 		defer rc.Close()
 	}
@@ -228,7 +252,7 @@ func (s *Server) deleteBlob(c *gin.Context) error {
 		return badRequest("delete the blob, not its manifest")
 	}
 	if err := s.cfg.Blobs.Delete(c.Request.Context(), id); err != nil && !errors.Is(err, blob.ErrNotFound) {
-		return blobError(err)
+		return blobFail(c, err)
 	}
 	c.Writer.WriteHeader(http.StatusNoContent)
 	c.Writer.WriteHeaderNow()

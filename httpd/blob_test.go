@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,9 +11,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/disperse/disperse/blob"
 )
@@ -28,12 +33,24 @@ type blobNode struct {
 // on 127.0.0.1, sharing an in-memory catalog and membership.
 func newBlobCluster(t testing.TB, n int) ([]*blobNode, *blob.InmemCluster) {
 	t.Helper()
-	members, catalog := blob.NewInmemCluster(), blob.NewInmemCatalog()
+	catalog := blob.NewInmemCatalog()
+	return startBlobCluster(t, n, func(string) blob.Catalog { return catalog }, nil)
+}
+
+// startBlobCluster starts n nodes with the catalog catalogOf gives each,
+// tune changing each node's config.
+func startBlobCluster(t testing.TB, n int, catalogOf func(name string) blob.Catalog, tune func(*blob.Config)) ([]*blobNode, *blob.InmemCluster) {
+	t.Helper()
+	members := blob.NewInmemCluster()
 	var nodes []*blobNode
 	for i := range n {
 		name := fmt.Sprintf("node%d", i)
-		st, err := blob.New(blob.Config{Dir: filepath.Join(t.TempDir(), "blobs"), Members: members.Member(name),
-			Catalog: catalog, StripeBytes: 4 * 1024, RepairInterval: -1})
+		cfg := blob.Config{Dir: filepath.Join(t.TempDir(), "blobs"), Members: members.Member(name),
+			Catalog: catalogOf(name), StripeBytes: 4 * 1024, RepairInterval: -1, ScrubInterval: -1}
+		if tune != nil {
+			tune(&cfg)
+		}
+		st, err := blob.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,4 +246,155 @@ func TestBlobDeleteAndList(t *testing.T) {
 	wantBlobStatus(t, resp, body, http.StatusNotFound, CodeNotFound)
 	resp, body = sendBlob(t, http.MethodDelete, base+"/blob/b", nil)
 	wantBlobStatus(t, resp, body, http.StatusNoContent, "")
+}
+
+// Each node keeps its own catalog, never replicated in this test: only
+// the PUT's and DELETE's own announcements reach the others. Still every
+// node serves a blob right after its 201, the new bytes right after a
+// replacing PUT, and none serves it after the 204 of its DELETE.
+func TestBlobReadAfterWriteOnEveryNode(t *testing.T) {
+	catalogs := blob.NewInmemCatalogs()
+	// A PUT waits up to ManifestTimeout for its catalog to catch up with
+	// the previous PUT made elsewhere, which here never happens.
+	nodes, _ := startBlobCluster(t, 6, catalogs.Node, func(c *blob.Config) { c.ManifestTimeout = 200 * time.Millisecond })
+	for round := range 10 {
+		data := bytes.Repeat([]byte{byte(round)}, 9000+round)
+		resp, body := sendBlob(t, http.MethodPut, nodes[round%6].srv.URL+"/blob/raw", bytes.NewReader(data))
+		wantBlobStatus(t, resp, body, http.StatusCreated, "")
+		for _, nd := range nodes {
+			resp, body := sendBlob(t, http.MethodGet, nd.srv.URL+"/blob/raw", nil)
+			wantBlobStatus(t, resp, body, http.StatusOK, "")
+			if !bytes.Equal(body, data) {
+				t.Fatalf("round %d: %s serves other bytes", round, nd.name)
+			}
+			resp, body = sendBlob(t, http.MethodHead, nd.srv.URL+"/blob/raw", nil)
+			wantBlobStatus(t, resp, body, http.StatusOK, "")
+		}
+	}
+	resp, body := sendBlob(t, http.MethodDelete, nodes[2].srv.URL+"/blob/raw", nil)
+	wantBlobStatus(t, resp, body, http.StatusNoContent, "")
+	for _, nd := range nodes {
+		resp, body := sendBlob(t, http.MethodGet, nd.srv.URL+"/blob/raw", nil)
+		wantBlobStatus(t, resp, body, http.StatusNotFound, CodeNotFound)
+	}
+}
+
+// fullDisk is a shard store whose writes fail with ENOSPC while full.
+type fullDisk struct {
+	blob.ShardStore
+	full atomic.Bool
+}
+
+func (f *fullDisk) Create(ref blob.ShardRef, bs int) (blob.ShardWriter, error) {
+	if f.full.Load() {
+		return nil, &os.PathError{Op: "write", Path: "shard", Err: syscall.ENOSPC}
+	}
+	return f.ShardStore.Create(ref, bs)
+}
+
+// A PUT on a node whose disk is full answers 507 disk_full and leaves no
+// shard anywhere; once space is back, the same PUT is a 201.
+func TestBlobPutDiskFull(t *testing.T) {
+	catalog := blob.NewInmemCatalog()
+	var disk *fullDisk
+	dirs := map[string]string{}
+	nodes, _ := startBlobCluster(t, 3, func(string) blob.Catalog { return catalog }, func(c *blob.Config) {
+		ds, err := blob.NewDirStore(c.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs[c.Members.Self()] = c.Dir
+		c.Shards = ds
+		if c.Members.Self() == "node0" {
+			disk = &fullDisk{ShardStore: ds}
+			c.Shards = disk
+		}
+	})
+	disk.full.Store(true)
+	data := bytes.Repeat([]byte("x"), 30_000)
+	resp, body := sendBlob(t, http.MethodPut, nodes[0].srv.URL+"/blob/f", bytes.NewReader(data))
+	wantBlobStatus(t, resp, body, http.StatusInsufficientStorage, CodeDiskFull)
+	for name, dir := range dirs {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) != 0 {
+			t.Fatalf("%s keeps %d files after the failed PUT", name, len(ents))
+		}
+	}
+	disk.full.Store(false)
+	resp, body = sendBlob(t, http.MethodPut, nodes[0].srv.URL+"/blob/f", bytes.NewReader(data))
+	wantBlobStatus(t, resp, body, http.StatusCreated, "")
+}
+
+// With the shard files of three of six holders lost, a GET answers 503
+// with Retry-After (not 404), and the manifest says which shards are
+// missing and that the blob is unreadable.
+func TestBlobFewerThanKShardsIs503(t *testing.T) {
+	dirs := map[string]string{}
+	catalog := blob.NewInmemCatalog()
+	nodes, _ := startBlobCluster(t, 6, func(string) blob.Catalog { return catalog }, func(c *blob.Config) {
+		dirs[c.Members.Self()] = c.Dir
+	})
+	resp, body := sendBlob(t, http.MethodPut, nodes[0].srv.URL+"/blob/few", bytes.NewReader(make([]byte, 20_000)))
+	wantBlobStatus(t, resp, body, http.StatusCreated, "")
+	var m blob.Manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range m.Shards[:3] {
+		files, _ := filepath.Glob(filepath.Join(dirs[sh.Node], "few.*.shard"))
+		for _, f := range files {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	resp, body = sendBlob(t, http.MethodGet, nodes[5].srv.URL+"/blob/few", nil)
+	wantBlobStatus(t, resp, body, http.StatusServiceUnavailable, CodeUnavailable)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	resp, body = sendBlob(t, http.MethodGet, nodes[5].srv.URL+"/blob/few/manifest", nil)
+	wantBlobStatus(t, resp, body, http.StatusOK, "")
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Health != blob.HealthUnreadable || m.Tolerates != 0 || strings.Count(string(body), `"health":"missing"`) != 3 {
+		t.Fatalf("manifest %s", body)
+	}
+}
+
+// A full GET whose bytes do not hash to the manifest's sha256 is cut: the
+// client sees a body shorter than Content-Length, never a complete wrong
+// one.
+func TestBlobChecksumMismatchCutsTheAnswer(t *testing.T) {
+	catalog := blob.NewInmemCatalog()
+	nodes, _ := startBlobCluster(t, 3, func(string) blob.Catalog { return catalog }, nil)
+	data := bytes.Repeat([]byte("0123456789"), 3000)
+	resp, body := sendBlob(t, http.MethodPut, nodes[0].srv.URL+"/blob/sum", bytes.NewReader(data))
+	wantBlobStatus(t, resp, body, http.StatusCreated, "")
+	value, v, _ := catalog.Get("sum")
+	var m blob.Manifest
+	if err := json.Unmarshal(value, &m); err != nil {
+		t.Fatal(err)
+	}
+	m.SHA256 = strings.Repeat("0", 64)
+	value, _ = json.Marshal(m)
+	if _, err := catalog.Put(context.Background(), "sum", value, v); err != nil {
+		t.Fatal(err)
+	}
+	got, err := http.Get(nodes[1].srv.URL + "/blob/sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Body.Close()
+	if got.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", got.StatusCode)
+	}
+	b, err := io.ReadAll(got.Body)
+	if err == nil || len(b) >= len(data) {
+		t.Fatalf("read %d of %d bytes, err %v: the answer was not cut", len(b), len(data), err)
+	}
 }

@@ -1,0 +1,305 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// The catalog of every node but the writer lags for the whole test (the
+// test never delivers), so only the PUT's and DELETE's own announcements
+// can make them visible elsewhere: a PUT is read back on every other node
+// at once, a replacement gives the new bytes everywhere at once, and after
+// a DELETE no node serves the blob.
+func TestReadAfterWriteOnEveryNode(t *testing.T) {
+	c := newLaggingCluster(t, 6, nil)
+	writer := c.nodes[0].store
+	var want []byte
+	for round := range 50 {
+		want = randomBytes(testStripe+round*97, uint64(round))
+		m := mustPut(t, writer, "raw", want, PutOptions{})
+		for _, nd := range c.nodes[1:] {
+			got, err := readRange(nd.store, "raw", 0, -1)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("round %d: read on %s right after the PUT: err %v, %d bytes", round, nd.name, err, len(got))
+			}
+			if hm, err := nd.store.Lookup(context.Background(), "raw"); err != nil || hm.SHA256 != m.SHA256 {
+				t.Fatalf("round %d: lookup on %s: %v %s", round, nd.name, err, hm.SHA256)
+			}
+		}
+	}
+	if err := writer.Delete(context.Background(), "raw"); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range c.nodes {
+		if _, _, err := nd.store.Open(context.Background(), "raw", 0, -1); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("read on %s after the DELETE: %v", nd.name, err)
+		}
+	}
+	// Once the catalogs catch up, nothing changes.
+	c.catalogs.Deliver()
+	for _, nd := range c.nodes {
+		if _, _, err := nd.store.Open(context.Background(), "raw", 0, -1); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("read on %s after delivery: %v", nd.name, err)
+		}
+	}
+	waitFor(t, 5*time.Second, "no shard files", func() bool { return len(c.shardFiles()) == 0 })
+}
+
+// A node that missed the announcement (it joined after the PUT, its
+// catalog empty) asks the likely holders before it answers that there is
+// no such blob; a blob nobody has is still ErrNotFound.
+func TestNodeWithoutManifestAsksHolders(t *testing.T) {
+	c := newLaggingCluster(t, 6, nil)
+	late := c.nodes[5]
+	c.stop(late, true)
+	data := randomBytes(3*testStripe+5, 40)
+	mustPut(t, c.nodes[0].store, "late", data, PutOptions{})
+	c.start(late)
+	if got := readAll(t, late.store, "late"); !bytes.Equal(got, data) {
+		t.Fatal("bytes differ")
+	}
+	if _, _, err := late.store.Open(context.Background(), "nobody-has-it", 0, -1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("absent blob: %v", err)
+	}
+}
+
+// A holder that is a member but does not answer (crashed before gossip
+// noticed, or hung) is replaced by the next node in rendezvous order, and
+// the blob is stored whole on the others.
+func TestPutReplacesHolderThatDoesNotAnswer(t *testing.T) {
+	for _, how := range []string{"refuses", "hangs"} {
+		t.Run(how, func(t *testing.T) {
+			c := newTestCluster(t, 7, func(cfg *Config) { cfg.ConnectTimeout = 300 * time.Millisecond })
+			id := "replace-" + how
+			dead := c.node(place(id, c.members.Member("x").Live(), 6)[2].Name)
+			switch how {
+			case "refuses":
+				c.stop(dead, false) // still listed as live
+			case "hangs":
+				release := make(chan struct{})
+				t.Cleanup(func() { close(release) })
+				c.stop(dead, false)
+				c.serve(dead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					select {
+					case <-release:
+					case <-r.Context().Done():
+					}
+				}))
+			}
+			writer := c.nodes[0]
+			if writer == dead {
+				writer = c.nodes[1]
+			}
+			data := randomBytes(4*testStripe+1, 41)
+			m := mustPut(t, writer.store, id, data, PutOptions{})
+			for _, sh := range m.Shards {
+				if sh.Node == dead.name {
+					t.Fatalf("manifest names the dead holder: %+v", m.Shards)
+				}
+			}
+			if m.Tolerates != 2 {
+				t.Fatalf("tolerates %d on six distinct live nodes", m.Tolerates)
+			}
+			if got := readAll(t, writer.store, id); !bytes.Equal(got, data) {
+				t.Fatal("bytes differ")
+			}
+			if n := counterValue(t, writer.store.met.holdersReplaced); n != 1 {
+				t.Fatalf("holders replaced: %v", n)
+			}
+		})
+	}
+}
+
+// enospcStore is a ShardStore whose writes fail with ENOSPC while full is
+// set, as a real file system does once it has no space left.
+type enospcStore struct {
+	ShardStore
+	full atomic.Bool
+}
+
+func (e *enospcStore) Create(ref ShardRef, bs int) (ShardWriter, error) {
+	w, err := e.ShardStore.Create(ref, bs)
+	if err != nil {
+		return nil, err
+	}
+	return &enospcWriter{ShardWriter: w, s: e}, nil
+}
+
+type enospcWriter struct {
+	ShardWriter
+	s *enospcStore
+	n int
+}
+
+func (w *enospcWriter) WriteBlock(p []byte) error {
+	w.n++
+	if w.s.full.Load() && w.n > 1 {
+		return &os.PathError{Op: "write", Path: "shard", Err: syscall.ENOSPC}
+	}
+	return w.ShardWriter.WriteBlock(p)
+}
+
+// A holder's disk fills during a PUT: the PUT fails with ErrDiskFull,
+// leaves no shard, temporary or committed, on any node, and once space is
+// freed the same PUT succeeds without a restart. Both a remote holder and
+// the writer's own disk.
+func TestPutOnFullDisk(t *testing.T) {
+	for _, where := range []string{"remote", "local"} {
+		t.Run(where, func(t *testing.T) {
+			c := newTestCluster(t, 6, nil)
+			writer := c.nodes[0]
+			full := c.nodes[3]
+			if where == "local" {
+				full = writer
+			}
+			es := &enospcStore{ShardStore: full.shards}
+			es.full.Store(true)
+			c.stop(full, false)
+			c.serve(full, full.store.shardServer(es))
+			full.store.local = es
+			data := randomBytes(5*testStripe, 42)
+			_, err := writer.store.Put(context.Background(), "full", bytes.NewReader(data), PutOptions{})
+			if !errors.Is(err, ErrDiskFull) {
+				t.Fatalf("err %v, want ErrDiskFull", err)
+			}
+			if _, _, ok := c.catalog.Get("full"); ok {
+				t.Fatal("manifest written")
+			}
+			waitFor(t, 5*time.Second, "no shard files", func() bool { return len(c.shardFiles()) == 0 })
+			es.full.Store(false)
+			mustPut(t, writer.store, "full", data, PutOptions{})
+			if got := readAll(t, c.nodes[1].store, "full"); !bytes.Equal(got, data) {
+				t.Fatal("bytes differ")
+			}
+		})
+	}
+}
+
+// A full read whose bytes do not hash to the manifest's sha256 fails
+// before it hands out the last stripe, and is counted; a range read is
+// not checked.
+func TestFullReadChecksSHA256(t *testing.T) {
+	c := newTestCluster(t, 6, nil)
+	data := randomBytes(3*testStripe+11, 43)
+	m := mustPut(t, c.nodes[0].store, "sum", data, PutOptions{})
+	m.SHA256 = strings.Repeat("0", 64)
+	rec, _, _ := c.nodes[0].store.catalogRecord("sum")
+	if _, err := c.catalog.Put(context.Background(), "sum", encodeManifest(&m), rec.Version); err != nil {
+		t.Fatal(err)
+	}
+	reader := c.nodes[2].store
+	got, err := readRange(reader, "sum", 0, -1)
+	if !errors.Is(err, ErrChecksum) {
+		t.Fatalf("err %v, want ErrChecksum", err)
+	}
+	if len(got) > 3*testStripe || !bytes.Equal(got, data[:len(got)]) {
+		t.Fatalf("%d bytes handed out, want at most the stripes before the last", len(got))
+	}
+	if n := counterValue(t, reader.met.checksumFailures); n != 1 {
+		t.Fatalf("checksum failures counted: %v", n)
+	}
+	if got, err := readRange(reader, "sum", 5, int64(len(data))-5); err != nil || !bytes.Equal(got, data[5:]) {
+		t.Fatalf("range read: %v", err)
+	}
+}
+
+// With the shard files of three holders removed, fewer than k shards
+// remain: the read fails before its first byte with ErrUnavailable, never
+// ErrNotFound.
+func TestFewerThanKShardsIsUnavailable(t *testing.T) {
+	c := newTestCluster(t, 6, nil)
+	m := mustPut(t, c.nodes[0].store, "few", randomBytes(2*testStripe, 44), PutOptions{})
+	for i := range 3 {
+		if err := c.node(m.Shards[i].Node).shards.Remove(m.ref(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := c.nodes[0].store.Open(context.Background(), "few", 0, -1)
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+		t.Fatalf("err %v, want ErrUnavailable and not ErrNotFound", err)
+	}
+	got, err := c.nodes[0].store.Manifest(context.Background(), "few")
+	if err != nil || got.Health != HealthUnreadable || got.Tolerates != 0 || got.Shards[0].Health != HealthMissing {
+		t.Fatalf("manifest %+v, err %v", got, err)
+	}
+}
+
+// A shard PUT or block rewrite that claims a huge block costs memory only
+// for the bytes actually sent: 16 bytes claiming a block of 1 GiB
+// allocate far less than a MiB.
+func TestShardRequestsAllocateWhatArrives(t *testing.T) {
+	ds, err := NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewShardServer(ds, nil))
+	t.Cleanup(srv.Close)
+	ref := ShardRef{ID: "big", Gen: 1}
+	w, err := ds.Create(ref, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteBlock([]byte("abcd")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	claim := make([]byte, blockHeaderLen)
+	putBlockHeader(claim, 0, nil)
+	claim[4], claim[5], claim[6], claim[7] = 0, 0, 0, 0x40 // length 1 GiB
+	for _, url := range []string{
+		srv.URL + ShardPathPrefix + refPath(ShardRef{ID: "new", Gen: 1}) + fmt.Sprintf("?bs=%d", maxBlockSize),
+		srv.URL + ShardPathPrefix + refPath(ref) + "?block=0",
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(claim))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		runtime.ReadMemStats(&after)
+		if resp.StatusCode < 400 {
+			t.Fatalf("%s: status %d", url, resp.StatusCode)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
+			t.Fatalf("%s: %d bytes allocated for a 16-byte request", url, grew)
+		}
+	}
+}
+
+// counterValue reads a counter or gauge.
+func counterValue(t testing.TB, m prometheus.Metric) float64 {
+	t.Helper()
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case d.Counter != nil:
+		return d.Counter.GetValue()
+	case d.Gauge != nil:
+		return d.Gauge.GetValue()
+	}
+	t.Fatalf("%v is neither a counter nor a gauge", m.Desc())
+	return 0
+}
