@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -38,8 +40,11 @@ const clientUsage = `client commands (talk to a running node):
                                         --data K --parity M choose its coding
   disperse blob get ID                  write a blob to standard output
   disperse blob del ID                  delete a blob
-common flags: --addr URL (default http://127.0.0.1:$HTTP_PORT or :8000), --timeout 30s,
-  --sync (X-Is-Sync: apply on that node only)`
+common flags: --addr URL (default http://127.0.0.1:$HTTP_PORT or :8000; https://... for TLS),
+  --timeout 30s, --sync (X-Is-Sync: apply on that node only),
+  --token TOKEN (default $DISPERSE_TOKEN), --cacert FILE (default $DISPERSE_CACERT: the CA
+  that signed the node's certificate), --cert FILE --key FILE (default $DISPERSE_CERT,
+  $DISPERSE_KEY: a client certificate, for nodes with --tls-client-ca)`
 
 // runClient runs a client subcommand; it reports whether name is one.
 func runClient(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (bool, int) {
@@ -61,6 +66,11 @@ func runClient(name string, args []string, stdin io.Reader, stdout, stderr io.Wr
 	fs.BoolVar(&c.sync, "sync", false, "X-Is-Sync: apply on that node only")
 	fs.IntVar(&c.data, "data", 0, "blob put: data shards k (0: the node's default)")
 	fs.IntVar(&c.parity, "parity", -1, "blob put: parity shards m (-1: the node's default)")
+	var tc clientTLS
+	fs.StringVar(&c.token, "token", os.Getenv("DISPERSE_TOKEN"), "bearer token (default $DISPERSE_TOKEN)")
+	fs.StringVar(&tc.caFile, "cacert", os.Getenv("DISPERSE_CACERT"), "PEM CA that signed the node's certificate (default $DISPERSE_CACERT)")
+	fs.StringVar(&tc.certFile, "cert", os.Getenv("DISPERSE_CERT"), "PEM client certificate (default $DISPERSE_CERT)")
+	fs.StringVar(&tc.keyFile, "key", os.Getenv("DISPERSE_KEY"), "PEM key of --cert (default $DISPERSE_KEY)")
 	if err := fs.Parse(interleaveFlags(args)); err != nil {
 		return true, 2
 	}
@@ -68,6 +78,12 @@ func runClient(name string, args []string, stdin io.Reader, stdout, stderr io.Wr
 	if !strings.Contains(c.addr, "://") {
 		c.addr = "http://" + c.addr
 	}
+	hc, err := tc.client()
+	if err != nil {
+		fmt.Fprintf(stderr, "disperse %s: %v\n", name, err)
+		return true, 2
+	}
+	c.hc = hc
 	if err := cmd(c, fs.Args()); err != nil {
 		fmt.Fprintf(stderr, "disperse %s: %v\n", name, err)
 		return true, 1
@@ -97,6 +113,8 @@ func interleaveFlags(args []string) []string {
 func isBoolFlag(a string) bool { return strings.TrimLeft(a, "-") == "sync" }
 
 type client struct {
+	hc      *http.Client
+	token   string // bearer token, "" for none
 	addr    string
 	timeout time.Duration
 	ttl     time.Duration
@@ -121,7 +139,10 @@ func (c *client) do(method, path string, body io.Reader, want int, hdr http.Head
 	if c.sync {
 		req.Header.Set("X-Is-Sync", "true")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		cancel()
 		return nil, nil, err
@@ -201,7 +222,7 @@ func (c *client) ready(args []string) error {
 	}
 	deadline := time.Now().Add(c.timeout)
 	for {
-		resp, err := http.Get(c.addr + "/readyz")
+		resp, err := c.hc.Get(c.addr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -213,6 +234,40 @@ func (c *client) ready(args []string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// clientTLS are the TLS files of the client commands.
+type clientTLS struct {
+	caFile, certFile, keyFile string
+}
+
+// client is the HTTP client of the commands: the default one, or one that
+// trusts caFile and presents the client certificate.
+func (t clientTLS) client() (*http.Client, error) {
+	if t.caFile == "" && t.certFile == "" && t.keyFile == "" {
+		return http.DefaultClient, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.caFile != "" {
+		b, err := os.ReadFile(t.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("--cacert %s: no PEM certificate in it", t.caFile)
+		}
+	}
+	if t.certFile != "" || t.keyFile != "" {
+		pair, err := tls.LoadX509KeyPair(t.certFile, t.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cert %s with --key %s: %w", t.certFile, t.keyFile, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	return &http.Client{Transport: tr}, nil
 }
 
 func errOrStatus(err error, resp *http.Response) any {

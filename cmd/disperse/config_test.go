@@ -34,7 +34,8 @@ func TestParseServeDefaults(t *testing.T) {
 		BlobScrubInterval: 24 * time.Hour, BlobScrubRate: 16 << 20, TombstoneTTL: 24 * time.Hour,
 		AntiEntropyInterval: 30 * time.Second, ReadySyncTimeout: 10 * time.Second, MaxClockSkew: time.Minute,
 		WALSegmentBytes: 64 << 20, LogLevel: slog.LevelInfo, LogFormat: "text",
-		ShutdownTimeout: 10 * time.Second,
+		ShutdownTimeout: 10 * time.Second, MaxConns: 4096, MaxBlobTransfers: 64, BodyIdleTimeout: 30 * time.Second,
+		MaxBodyMemory: 256 << 20,
 	}
 	if !reflect.DeepEqual(cfg, DefaultConfig()) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", DefaultConfig(), cfg)
@@ -87,7 +88,7 @@ func TestParseServePrecedence(t *testing.T) {
 			}},
 		{"bind and advertise", []string{"--bind", "0.0.0.0", "--insecure"}, map[string]string{"ADVERTISE_ADDR": "node1.internal"},
 			func(c Config) bool { return c.Bind == "0.0.0.0" && c.Advertise == "node1.internal" && c.Insecure }},
-		{"cluster keys", []string{"--bind", "10.0.0.1"}, map[string]string{"CLUSTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZg==, QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="},
+		{"cluster keys", []string{"--bind", "10.0.0.1"}, map[string]string{"AUTH_TOKEN": "0123456789abcdef", "CLUSTER_KEY": "MDEyMzQ1Njc4OWFiY2RlZg==, QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="},
 			func(c Config) bool {
 				return len(c.ClusterKeys) == 2 && string(c.ClusterKeys[0]) == "0123456789abcdef" && len(c.ClusterKeys[1]) == 32 && !c.Insecure
 			}},
