@@ -1,11 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/disperse/disperse/cluster"
+	"github.com/disperse/disperse/httpd"
 	"github.com/disperse/disperse/wal"
 )
 
@@ -94,6 +97,41 @@ type Config struct {
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests.
 	// Default 10s.
 	ShutdownTimeout time.Duration
+	// AuthFile is the client token file: one token per line as "name scope
+	// token", scope read, write or admin. Default none.
+	AuthFile string
+	// AuthFileTokens are the tokens read from AuthFile when the settings
+	// were parsed.
+	AuthFileTokens []httpd.Token
+	// AuthToken is one client token of scope admin. Default none.
+	AuthToken string
+	// MetricsPublic serves /metrics without a token. Default false.
+	MetricsPublic bool
+	// TLSCert and TLSKey are the PEM certificate (with its chain) and key
+	// the API is served with over TLS. Default none: plain HTTP.
+	TLSCert string
+	TLSKey  string
+	// TLSClientCA is a PEM file of the CA client certificates must be
+	// signed by; with it every client must present one. Default none.
+	TLSClientCA string
+	// RateLimit is the requests per second each client may make (per
+	// token name, else per IP address). Default 0: no limit.
+	RateLimit float64
+	// RateBurst is how many requests a client may make at once above the
+	// rate. Default 0: one second's worth.
+	RateBurst int
+	// MaxConns is the most client connections open at once; the next is
+	// answered 503. Default 4096.
+	MaxConns int
+	// MaxBlobTransfers is the most blob streams (uploads, downloads, shard
+	// transfers) at once; the next is answered 503. Default 64.
+	MaxBlobTransfers int
+	// BodyIdleTimeout cuts a request whose body moves no byte this long.
+	// Default 30s.
+	BodyIdleTimeout time.Duration
+	// MaxBodyMemory bounds the request bodies buffered at once over every
+	// connection. Default 256 MiB.
+	MaxBodyMemory int64
 	// ClusterKeys encrypt gossip and sign node-to-node requests, the first
 	// one primary (--cluster-key). Default none.
 	ClusterKeys [][]byte
@@ -150,6 +188,18 @@ func settings() []setting {
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }},
 		{"log-format", "LOG_FORMAT", "text", "text or json", func(c *Config, v string) error { return parseFormat(v, &c.LogFormat) }},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "how long SIGTERM waits for in-flight requests", func(c *Config, v string) error { return parseDuration(v, false, &c.ShutdownTimeout) }},
+		{"auth-file", "AUTH_FILE", "", "client tokens, one per line: name scope(read|write|admin) token", func(c *Config, v string) error { return parseAuthFile(v, c) }},
+		{"auth-token", "AUTH_TOKEN", "", "one client token of scope admin (prefer the variable: flags show in ps)", func(c *Config, v string) error { return parseAuthToken(v, &c.AuthToken) }},
+		{"metrics-public", "METRICS_PUBLIC", "false", "serve /metrics without a token", func(c *Config, v string) error { return parseBool(v, &c.MetricsPublic) }},
+		{"tls-cert", "TLS_CERT", "", "PEM certificate (and chain) to serve the API over TLS", func(c *Config, v string) error { c.TLSCert = v; return nil }},
+		{"tls-key", "TLS_KEY", "", "PEM key of --tls-cert", func(c *Config, v string) error { c.TLSKey = v; return nil }},
+		{"tls-client-ca", "TLS_CLIENT_CA", "", "PEM CA that client certificates must be signed by; clients without one are refused", func(c *Config, v string) error { c.TLSClientCA = v; return nil }},
+		{"rate-limit", "RATE_LIMIT", "0", "requests per second per client (token name, else IP); 0: no limit", func(c *Config, v string) error { return parseRate(v, &c.RateLimit) }},
+		{"rate-burst", "RATE_BURST", "", "requests a client may make at once above --rate-limit", func(c *Config, v string) error { return parseInt(v, 0, 1<<30, &c.RateBurst) }},
+		{"max-conns", "MAX_CONNS", "4096", "client connections open at once; the next is answered 503", func(c *Config, v string) error { return parseInt(v, 1, 1<<24, &c.MaxConns) }},
+		{"max-blob-transfers", "MAX_BLOB_TRANSFERS", "64", "blob streams at once (uploads, downloads, shard transfers); the next is answered 503", func(c *Config, v string) error { return parseInt(v, 1, 1<<20, &c.MaxBlobTransfers) }},
+		{"body-idle-timeout", "BODY_IDLE_TIMEOUT", "30s", "a request body that moves no byte this long is cut", func(c *Config, v string) error { return parseDuration(v, false, &c.BodyIdleTimeout) }},
+		{"max-body-memory", "MAX_BODY_MEMORY", "256MiB", "request bodies buffered at once over all connections; past it a request is answered 503", func(c *Config, v string) error { return parseSize(v, 64<<10, &c.MaxBodyMemory) }},
 		{"cluster-key", "CLUSTER_KEY", "", "base64 key(s) of 16, 24 or 32 bytes, comma-separated, the first primary: encrypts gossip and signs node-to-node requests", func(c *Config, v string) error { return parseClusterKeys(v, &c.ClusterKeys) }},
 		{"cluster-key-file", "CLUSTER_KEY_FILE", "", "file holding the cluster key(s) as --cluster-key does; read again on SIGHUP to rotate keys", func(c *Config, v string) error { return parseKeyFile(v, c) }},
 		{"insecure", "INSECURE", "false", "allow a non-loopback bind without client tokens or without a cluster key", func(c *Config, v string) error { return parseBool(v, &c.Insecure) }},
@@ -246,7 +296,65 @@ func (c Config) Validate() error {
 		return &SettingError{Flag: "cluster-key", Err: fmt.Errorf(
 			"bound to %s, a node needs a cluster key so that nobody else can join or forge writes: set --cluster-key (head -c 32 /dev/urandom | base64), or --insecure on a trusted network", c.Bind)}
 	}
-	return nil
+	if _, err := c.clientTokens(); err != nil {
+		return err
+	}
+	if _, err := c.tlsConfig(); err != nil {
+		return err
+	}
+	return c.protectedMode()
+}
+
+// protectedMode refuses a node that anyone on the network could use: bound
+// to an address other than loopback, with no client authentication (no
+// token, no client certificate), unless --insecure says the network is
+// trusted. This is Redis's protected mode, with the fix in the message.
+func (c Config) protectedMode() error {
+	if c.Insecure || loopback(c.Bind) || c.AuthFile != "" || c.AuthToken != "" || c.TLSClientCA != "" {
+		return nil
+	}
+	return fmt.Errorf("refusing to start: --bind %s is not a loopback address and no client token is set, "+
+		"so anyone who reaches port %d could read and change every key; set --auth-token or --auth-file "+
+		"(or --tls-client-ca), bind to 127.0.0.1, or pass --insecure on a network you trust", c.Bind, c.HTTPPort)
+}
+
+// clientTokens is the client token set: the file's tokens and the admin
+// token of --auth-token (named "auth-token"); nil when there is none.
+func (c Config) clientTokens() (*httpd.Tokens, error) {
+	list := append([]httpd.Token(nil), c.AuthFileTokens...)
+	if c.AuthToken != "" {
+		list = append(list, httpd.Token{Name: "auth-token", Scope: httpd.ScopeAdmin, Secret: c.AuthToken})
+	}
+	if len(list) == 0 {
+		return nil, nil
+	}
+	t, err := httpd.NewTokens(list)
+	if err != nil {
+		return nil, &SettingError{Flag: "auth-token", Err: fmt.Errorf("with --auth-file: %w", err)}
+	}
+	return t, nil
+}
+
+// tlsConfig loads the API's TLS files; nil without --tls-cert.
+func (c Config) tlsConfig() (*tls.Config, error) {
+	switch {
+	case c.TLSCert == "" && c.TLSKey == "" && c.TLSClientCA == "":
+		return nil, nil
+	case c.TLSCert == "" && c.TLSKey == "":
+		return nil, &SettingError{Flag: "tls-client-ca", Err: errors.New("needs --tls-cert and --tls-key")}
+	case c.TLSCert == "":
+		return nil, &SettingError{Flag: "tls-key", Err: errors.New("needs --tls-cert")}
+	case c.TLSKey == "":
+		return nil, &SettingError{Flag: "tls-cert", Err: errors.New("needs --tls-key")}
+	}
+	if _, err := httpd.LoadTLS(c.TLSCert, c.TLSKey, ""); err != nil {
+		return nil, &SettingError{Flag: "tls-cert", Err: err}
+	}
+	cfg, err := httpd.LoadTLS(c.TLSCert, c.TLSKey, c.TLSClientCA)
+	if err != nil {
+		return nil, &SettingError{Flag: "tls-client-ca", Err: err}
+	}
+	return cfg, nil
 }
 
 // loopback reports whether addr is a loopback IP address.
@@ -323,6 +431,8 @@ func emptyDefault(flag string) string {
 		return "memberlist LAN (1s)"
 	case "probe-timeout":
 		return "memberlist LAN (500ms)"
+	case "rate-burst":
+		return "one second of --rate-limit"
 	}
 	return "none"
 }
@@ -341,6 +451,46 @@ func writeServeUsage(w io.Writer, table []setting) {
 }
 
 func parsePort(v string, dst *int) error { return parseInt(v, 0, 65535, dst) }
+
+// parseRate reads requests per second: a non-negative number, 0 for none.
+func parseRate(v string, dst *float64) error {
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+		return fmt.Errorf("%q is not a number of requests per second (0 for no limit)", v)
+	}
+	*dst = r
+	return nil
+}
+
+// parseAuthFile reads the token file, so that a bad line stops the node
+// at start with its line number.
+func parseAuthFile(v string, c *Config) error {
+	c.AuthFile, c.AuthFileTokens = v, nil
+	if v == "" {
+		return nil
+	}
+	list, err := httpd.LoadTokenFile(v)
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", v, pe.Err)
+	}
+	if err != nil {
+		return err
+	}
+	c.AuthFileTokens = list
+	return nil
+}
+
+// parseAuthToken checks the admin token as a token file's would be.
+func parseAuthToken(v string, dst *string) error {
+	if v != "" {
+		if _, err := httpd.NewTokens([]httpd.Token{{Name: "auth-token", Scope: httpd.ScopeAdmin, Secret: v}}); err != nil {
+			return err
+		}
+	}
+	*dst = v
+	return nil
+}
 
 func parseInt(v string, lo, hi int, dst *int) error {
 	if v == "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -49,18 +50,27 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 		return err
 	}
 	cfg.HTTPPort = ln.Addr().(*net.TCPAddr).Port // the real one when 0 was asked for
-	h := newSwitchHandler()
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tlsCfg, err := cfg.tlsConfig()
+	var lim net.Listener
+	if err == nil {
+		lim, err = httpd.Listen(ln, httpd.ListenerConfig{MaxConns: cfg.MaxConns, TLS: tlsCfg, Registerer: reg,
+			Logger: log.With("component", "http")})
 	}
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ln = lim
+	h := newSwitchHandler()
+	srv := newHTTPServer(h, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening", "http", ln.Addr().String(), "node", cfg.Name, "data_dir", absDir(cfg.DataDir), "version", version)
+	log.Info("listening", "http", ln.Addr().String(), "tls", tlsCfg != nil, "node", cfg.Name, "data_dir", absDir(cfg.DataDir), "version", version)
+	logSecurity(cfg, log)
 
-	n, err := start(cfg, log, h)
+	n, err := start(cfg, log, h, reg)
 	if err != nil {
 		shutdownHTTP(srv, cfg.ShutdownTimeout, log)
 		return err
@@ -99,10 +109,7 @@ type node struct {
 
 // start opens the engine (recovery), the cluster node and the HTTP routes,
 // and installs the routes in h.
-func start(cfg Config, log *slog.Logger, h *switchHandler) (*node, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
+func start(cfg Config, log *slog.Logger, h *switchHandler, reg *prometheus.Registry) (*node, error) {
 	eng, err := openEngine(cfg, log, reg)
 	if err != nil {
 		return nil, err
@@ -132,18 +139,12 @@ func start(cfg Config, log *slog.Logger, h *switchHandler) (*node, error) {
 		}
 		return cn.Readiness()
 	}
-	srv, err := httpd.New(httpd.Config{
-		Cache:         cn,
-		Members:       cn,
-		Blobs:         bs,
-		Peers:         cn.Handler(),
-		MaxKeyBytes:   cfg.MaxKeyBytes,
-		MaxValueBytes: cfg.MaxValueBytes,
-		Registerer:    reg,
-		Gatherer:      reg,
-		Ready:         readiness,
-		Logger:        log.With("component", "http"),
-	})
+	hcfg := httpConfig(cfg)
+	hcfg.Cache, hcfg.Members, hcfg.Blobs, hcfg.Peers = cn, cn, bs, cn.Handler()
+	hcfg.Registerer, hcfg.Gatherer = reg, reg
+	hcfg.Ready = readiness
+	hcfg.Logger = log.With("component", "http")
+	srv, err := httpd.New(hcfg)
 	if err != nil {
 		n.close(log)
 		return nil, fmt.Errorf("http: %w", err)
@@ -156,6 +157,58 @@ func start(cfg Config, log *slog.Logger, h *switchHandler) (*node, error) {
 	ready.Store(true)
 	log.Info("ready", "members", len(cn.Members()))
 	return n, nil
+}
+
+// httpConfig maps the node settings onto the HTTP API's (the parts that
+// are settings, not wiring).
+func httpConfig(cfg Config) httpd.Config {
+	tokens, _ := cfg.clientTokens() // checked by Validate
+	return httpd.Config{
+		MaxKeyBytes:     cfg.MaxKeyBytes,
+		MaxValueBytes:   cfg.MaxValueBytes,
+		Tokens:          tokens,
+		MetricsPublic:   cfg.MetricsPublic,
+		BodyIdleTimeout: cfg.BodyIdleTimeout,
+		MaxBodyMemory:   cfg.MaxBodyMemory,
+		RateLimit:       cfg.RateLimit,
+		RateBurst:       cfg.RateBurst,
+	}
+}
+
+// newHTTPServer is the API's server. Headers are bounded in time and size
+// (the body limits are the handlers'); HTTP/2 is off, so a connection
+// carries one request at a time and --max-conns bounds them.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
+		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// maxHeaderBytes bounds a request's head: a key of the longest kind, a
+// token and the usual headers fit many times over, and 4096 connections
+// sending heads slowly hold at most 256 MiB.
+const maxHeaderBytes = 64 << 10
+
+// logSecurity says at start how clients are let in, and warns when the API
+// is open to the network.
+func logSecurity(cfg Config, log *slog.Logger) {
+	tokens, _ := cfg.clientTokens()
+	log.Info("client access", "tokens", tokens.Len(), "tls", cfg.TLSCert != "", "client_certificates", cfg.TLSClientCA != "",
+		"rate_limit", cfg.RateLimit, "max_conns", cfg.MaxConns, "metrics_public", cfg.MetricsPublic)
+	if tokens.Len() == 0 && cfg.TLSClientCA == "" && !loopback(cfg.Bind) {
+		log.Warn("the API has no client authentication and listens beyond this machine (--insecure): anyone who reaches it can read and change every key",
+			"bind", cfg.Bind, "http_port", cfg.HTTPPort)
+	}
+	if cfg.AuthFile != "" {
+		if fi, err := os.Stat(cfg.AuthFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("the token file can be read by other users; chmod 600 it", "auth_file", cfg.AuthFile, "mode", fi.Mode().Perm().String())
+		}
+	}
 }
 
 func openEngine(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*engine.Engine, error) {
