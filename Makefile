@@ -9,7 +9,7 @@ TESTFLAGS ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build run test image cluster cluster-stop bench bench-http bench-blob bench-resp fuzz vet fmt clean
+.PHONY: all build run test image cluster cluster-stop bench bench-http bench-blob bench-resp bench-security fuzz vet fmt clean
 
 all: build
 
@@ -31,6 +31,7 @@ vet:
 
 ## image: the Docker image FROM scratch with the static binary (skipped without a Docker engine, except in CI)
 image: build
+	@mkdir -p bin/image-data
 	@if docker info >/dev/null 2>&1; then \
 		docker build -q -t $(IMAGE) -f Dockerfile . >/dev/null && echo "image $(IMAGE) built"; \
 	elif [ -n "$$CI" ]; then \
@@ -65,6 +66,7 @@ bench: build
 	@$(MAKE) --no-print-directory bench-http
 	@$(MAKE) --no-print-directory bench-blob
 	@$(MAKE) --no-print-directory bench-resp
+	@$(MAKE) --no-print-directory bench-security
 
 # bench-http: one node with --fsync always and one with --fsync never on
 # loopback, and the baseline (a bare gin handler over a map) in a process of
@@ -124,6 +126,69 @@ bench-http: build
 		echo 'bench-http: wrk not installed and apt-get could not install it; the wrk figures are skipped'; \
 	fi
 
+## bench-security: what tokens and TLS cost. Three nodes on loopback: one open on plain HTTP,
+## one with a token over TLS (a certificate made here with openssl), one with a token on plain
+## HTTP. GET with a token over TLS against plain GET, and PUT with a token against PUT without,
+## each by `disperse bench` and by wrk (64 keep-alive clients); runs alternate open, guarded,
+## open, guarded, open, and each ratio is the guarded mean over the open mean of the same run.
+bench-security: build
+	@set -e; dir=$$(mktemp -d); pids=; \
+	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; rm -rf "$$dir"' EXIT; \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 -keyout "$$dir/key.pem" -out "$$dir/cert.pem" 2>/dev/null; \
+	tok=$$(openssl rand -hex 32); \
+	./$(BIN) serve --name open --gossip-port 17980 --resp-port 0 --http-port 18030 --data-dir "$$dir/open" --log-level warn & pids="$$pids $$!"; \
+	AUTH_TOKEN=$$tok ./$(BIN) serve --name tls --gossip-port 17981 --resp-port 0 --http-port 18031 --data-dir "$$dir/tls" \
+		--tls-cert "$$dir/cert.pem" --tls-key "$$dir/key.pem" --log-level warn & pids="$$pids $$!"; \
+	AUTH_TOKEN=$$tok ./$(BIN) serve --name auth --gossip-port 17982 --resp-port 0 --http-port 18032 --data-dir "$$dir/auth" --log-level warn & pids="$$pids $$!"; \
+	./$(BIN) ready --addr http://127.0.0.1:18030 --timeout 60s; \
+	./$(BIN) ready --addr https://127.0.0.1:18031 --cacert "$$dir/cert.pem" --timeout 60s; \
+	./$(BIN) ready --addr http://127.0.0.1:18032 --timeout 60s; \
+	if ! command -v wrk >/dev/null; then \
+		echo 'bench-security: installing wrk (Debian package wrk)'; \
+		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true; \
+	fi; \
+	printf '%s\n' 'request = function() return wrk.format("GET", string.format("/cache/bench-%08d", math.random(0, 9999))) end' >"$$dir/get.lua"; \
+	printf '%s\n' 'wrk.method = "PUT"' 'wrk.body = string.rep("v", 100)' \
+		'wrk.headers["Content-Type"] = "application/octet-stream"' \
+		'request = function() return wrk.format(nil, "/cache/wrk-" .. math.random(0, 99999)) end' >"$$dir/put.lua"; \
+	open="http://127.0.0.1:18030"; tls="https://127.0.0.1:18031 --token $$tok --cacert $$dir/cert.pem"; auth="http://127.0.0.1:18032 --token $$tok"; \
+	compare() { \
+		op=$$1; guarded=$$2; name=$$3; : >"$$dir/$$op.open"; : >"$$dir/$$op.guarded"; \
+		echo "== $$op, 64 clients, 100-byte values: open node (plain HTTP, no token) vs $$name"; \
+		for run in open guarded open guarded open; do \
+			if [ $$run = open ]; then target=$$open; else target=$$guarded; fi; \
+			./$(BIN) bench --op $$op --keys 10000 --clients 64 --duration 10s --addr $$target >"$$dir/run.txt"; \
+			grep ' req/s ' "$$dir/run.txt" | sed "s|^[^ ]*|$$run|"; \
+			awk '/ req\/s /{print $$2; exit}' "$$dir/run.txt" >>"$$dir/$$op.$$run"; \
+		done; \
+		awk -v name="$$name" 'FNR==1{f++} {s[f]+=$$1; n[f]++} END { printf "ratio %s / open: %.3f (means %.0f and %.0f req/s)\n", name, (s[2]/n[2])/(s[1]/n[1]), s[2]/n[2], s[1]/n[1] }' \
+			"$$dir/$$op.open" "$$dir/$$op.guarded"; \
+	}; \
+	compare get "$$tls" "GET with a token over TLS"; \
+	compare put "$$auth" "PUT with a token"; \
+	if command -v wrk >/dev/null; then \
+		wcompare() { \
+			script=$$1; gurl=$$2; name=$$3; : >"$$dir/w.open"; : >"$$dir/w.guarded"; \
+			echo "== wrk (2 threads, 64 connections, 10 s): open node vs $$name"; \
+			for run in open guarded open guarded open; do \
+				if [ $$run = open ]; then \
+					wrk -t2 -c64 -d10s --latency -s "$$dir/$$script" http://127.0.0.1:18030 >"$$dir/wrk.txt"; \
+				else \
+					wrk -t2 -c64 -d10s --latency -s "$$dir/$$script" -H "Authorization: Bearer $$tok" $$gurl >"$$dir/wrk.txt"; \
+				fi; \
+				echo "-- $$run: $$(grep -E 'Requests/sec|Non-2xx|Socket errors' "$$dir/wrk.txt" | tr -s ' ' | paste -sd';' -) $$(grep -E '^ +(50|99)%' "$$dir/wrk.txt" | tr -s ' ' | paste -sd' ' -)"; \
+				awk '/^Requests\/sec:/{print $$2}' "$$dir/wrk.txt" >>"$$dir/w.$$run"; \
+			done; \
+			awk -v name="$$name" 'FNR==1{f++} {s[f]+=$$1; n[f]++} END { printf "wrk ratio %s / open: %.3f (means %.0f and %.0f req/s)\n", name, (s[2]/n[2])/(s[1]/n[1]), s[2]/n[2], s[1]/n[1] }' \
+				"$$dir/w.open" "$$dir/w.guarded"; \
+		}; \
+		wcompare get.lua https://127.0.0.1:18031 "GET with a token over TLS"; \
+		wcompare put.lua http://127.0.0.1:18032 "PUT with a token"; \
+	else \
+		echo 'bench-security: wrk not installed and apt-get could not install it; the wrk figures are skipped'; \
+	fi
+
 ## bench-blob: six nodes on loopback; one 256 MiB and one 2 GiB blob (k=4, m=2) through the
 ## first, against a file + fsync baseline, with the first node's peak memory
 bench-blob: build
@@ -176,6 +241,10 @@ fuzz:
 	CGO_ENABLED=1 $(GO) test ./wal -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s
 	CGO_ENABLED=1 $(GO) test ./engine -run '^$$' -fuzz FuzzDecodeEntries -fuzztime 30s
 	CGO_ENABLED=1 $(GO) test ./resp -run '^$$' -fuzz FuzzReader -fuzztime 30s
+	CGO_ENABLED=1 $(GO) test ./httpd -run '^$$' -fuzz FuzzParseTTL -fuzztime 30s
+	CGO_ENABLED=1 $(GO) test ./httpd -run '^$$' -fuzz FuzzParseRange -fuzztime 30s
+	CGO_ENABLED=1 $(GO) test ./httpd -run '^$$' -fuzz FuzzJSONPut -fuzztime 30s
+	CGO_ENABLED=1 $(GO) test ./httpd -run '^$$' -fuzz FuzzBlobQuery -fuzztime 30s
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +36,8 @@ type benchConfig struct {
 	serveBase  string        // serve the baseline on this address until interrupted
 	timeout    time.Duration // per-request time limit
 	blob       blobBench     // what --op blob uploads
+	token      string        // bearer token sent with every request ("" for none)
+	caFile     string        // PEM CA of an https node's certificate
 }
 
 // benchResult is what one run measured.
@@ -66,6 +70,8 @@ func benchFlags(out io.Writer) (*flag.FlagSet, *benchConfig) {
 	fs.DurationVar(&bc.timeout, "timeout", 10*time.Second, "time limit of one request (not --op blob)")
 	fs.StringVar(&bc.baseAddr, "baseline-addr", "", "with --compare: a baseline serving in its own process (see --serve-baseline) instead of one in this process")
 	fs.StringVar(&bc.serveBase, "serve-baseline", "", "serve the baseline on this loopback host:port until interrupted, and load nothing")
+	fs.StringVar(&bc.token, "token", "", "bearer token to send with every request")
+	fs.StringVar(&bc.caFile, "cacert", "", "PEM CA that signed the certificate of an https:// --addr")
 	addBlobFlags(fs, &bc.blob)
 	fs.Usage = func() {
 		fmt.Fprint(out, "usage: disperse bench [flags]\n\n"+
@@ -113,12 +119,12 @@ func (bc *benchConfig) validate() error {
 	return nil
 }
 
-// checkLoopback accepts only http URLs on a loopback address: the load
-// generator never sends traffic off this machine.
+// checkLoopback accepts only http and https URLs on a loopback address:
+// the load generator never sends traffic off this machine.
 func checkLoopback(addr string) error {
 	u, err := url.Parse(addr)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return fmt.Errorf("--addr %q is not an http://host:port URL", addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--addr %q is not an http://host:port or https://host:port URL", addr)
 	}
 	host := u.Hostname()
 	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
@@ -228,9 +234,23 @@ func benchTarget(ctx context.Context, bc *benchConfig, base string) (*benchResul
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
 	}
+	if bc.caFile != "" {
+		pem, err := os.ReadFile(bc.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert %s: no PEM certificate in it", bc.caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
 	defer tr.CloseIdleConnections()
 	l := &loader{cfg: bc, base: base, client: &http.Client{Transport: tr, Timeout: bc.timeout},
 		value: bytes.Repeat([]byte("v"), bc.valueBytes)}
+	if bc.token != "" {
+		l.auth = []string{"Bearer " + bc.token}
+	}
 	if bc.op != "put" {
 		if err := l.populate(ctx); err != nil {
 			return nil, err
@@ -245,6 +265,7 @@ type loader struct {
 	base   string
 	client *http.Client
 	value  []byte
+	auth   []string // the Authorization header, nil for none
 }
 
 func (l *loader) keyURL(i int) string { return fmt.Sprintf("%s/cache/bench-%08d", l.base, i) }
@@ -348,6 +369,9 @@ func (l *loader) get(ctx context.Context, i int) error {
 
 // do sends req and reads the whole answer so the connection is reused.
 func (l *loader) do(req *http.Request) error {
+	if l.auth != nil {
+		req.Header["Authorization"] = l.auth
+	}
 	resp, err := l.client.Do(req)
 	if err != nil {
 		return err

@@ -52,7 +52,8 @@ func TestHistogramBucketsAreContiguous(t *testing.T) {
 func TestCheckLoopback(t *testing.T) {
 	for addr, ok := range map[string]bool{
 		"http://127.0.0.1:8000": true, "http://localhost:8000": true, "http://[::1]:8000": true,
-		"http://10.0.0.1:8000": false, "http://example.com": false, "https://127.0.0.1:8000": false,
+		"http://10.0.0.1:8000": false, "http://example.com": false, "https://127.0.0.1:8000": true,
+		"https://10.0.0.1:8000": false, "ftp://127.0.0.1:8000": false,
 		"127.0.0.1:8000": false,
 	} {
 		if err := checkLoopback(addr); (err == nil) != ok {
