@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -65,6 +66,13 @@ func newDockerCluster(t *testing.T, n int, extraEnv ...string) *dockerCluster {
 		t.Fatal(err)
 	}
 	clusterKey := "CLUSTER_KEY=" + base64.StdEncoding.EncodeToString(key)
+	// The image binds to 0.0.0.0, so a node needs a client token too; the
+	// client commands run by docker exec take it from DISPERSE_TOKEN.
+	token := make([]byte, 32)
+	if _, err := rand.Read(token); err != nil {
+		t.Fatal(err)
+	}
+	adminToken := hex.EncodeToString(token)
 	for i := 1; i <= n; i++ {
 		d.names = append(d.names, fmt.Sprintf("%s-n%d", d.prefix, i))
 	}
@@ -73,7 +81,7 @@ func newDockerCluster(t *testing.T, n int, extraEnv ...string) *dockerCluster {
 			"--network", d.prefix, "--ip", d.ip(i), "-v", d.names[i] + ":/data",
 			"-e", "NODE_NAME=" + d.names[i], "-e", "ADVERTISE_ADDR=" + d.ip(i),
 			"-e", "PROBE_INTERVAL=200ms", "-e", "PROBE_TIMEOUT=100ms", "-e", "GOSSIP_INTERVAL=50ms",
-			"-e", "LOG_LEVEL=debug", "-e", clusterKey}
+			"-e", "LOG_LEVEL=debug", "-e", clusterKey, "-e", "AUTH_TOKEN=" + adminToken, "-e", "DISPERSE_TOKEN=" + adminToken}
 		if i > 0 {
 			args = append(args, "-e", "PEER="+d.ip(0)+":7946")
 		}
