@@ -9,6 +9,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -166,5 +172,235 @@ func TestBlobConfigScrubSettings(t *testing.T) {
 	got := blobConfig(cfg, nil)
 	if got.ScrubInterval != 90*time.Minute || got.ScrubRate != 3<<20 {
 		t.Fatalf("blob config %+v", got)
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory for the test,
+// or skips the test where that is not allowed (not root, no mount).
+func mountTmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// fillDisk writes a file in dir until only leave bytes are free, and
+// returns it.
+func fillDisk(t *testing.T, dir string, leave int64) string {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 1<<20)
+	for n := free - leave; n > 0; n -= int64(len(chunk)) {
+		if _, err := f.Write(chunk[:min(int64(len(chunk)), n)]); err != nil {
+			t.Fatalf("filling the disk: %v", err)
+		}
+	}
+	return path
+}
+
+// shardFiles lists what the blob directory under dataDir holds.
+func shardFiles(t *testing.T, dataDir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dataDir, "blobs"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// A node on a small tmpfs that fills: a blob PUT answers 507 disk_full and
+// leaves no shard file; once space is freed the same PUT is a 201 without
+// a restart; every acknowledged cache write and the blob survive a
+// restart.
+func TestE2EBlobDiskFull(t *testing.T) {
+	needBinary(t)
+	dir := mountTmpfs(t, 48<<20)
+	p := startNode(t, dir, "--wal-segment-bytes", "1MiB")
+	p.waitReady(t)
+	hc := &http.Client{Timeout: 30 * time.Second}
+	acked := map[string]string{}
+	write := func(key, value string) {
+		if code, err := httpPut(hc, p.url+"/cache/"+key, value); err == nil && code == http.StatusOK {
+			acked[key] = value
+		}
+	}
+	for k := range 20 {
+		write(fmt.Sprintf("before/%d", k), fmt.Sprintf("value %d", k))
+	}
+	filler := fillDisk(t, dir, 4<<20)
+	data := blobBytes(12<<20, 7)
+	put := func() (int, string) {
+		req, _ := http.NewRequest(http.MethodPut, p.url+"/blob/big", bytes.NewReader(data))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := put(); code != http.StatusInsufficientStorage || !strings.Contains(body, `"disk_full"`) {
+		t.Fatalf("PUT on a full disk: %d %s, want 507 disk_full", code, body)
+	}
+	if files := shardFiles(t, dir); len(files) != 0 {
+		t.Fatalf("shard files left after the failed PUT: %v", files)
+	}
+	for k := range 20 {
+		write(fmt.Sprintf("full/%d", k), fmt.Sprintf("value %d", k))
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := put(); code != http.StatusCreated {
+		t.Fatalf("PUT once space is freed: %d %s", code, body)
+	}
+	for k := range 20 {
+		write(fmt.Sprintf("after/%d", k), fmt.Sprintf("value %d", k))
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	p = startNode(t, dir, "--wal-segment-bytes", "1MiB")
+	p.waitReady(t)
+	for key, value := range acked {
+		if code, body, err := httpGet(hc, p.url+"/cache/"+key); err != nil || code != http.StatusOK || body != value {
+			t.Errorf("acknowledged %s after the restart: %d %q %v, want %q", key, code, body, err, value)
+		}
+	}
+	resp, err := hc.Get(p.url + "/blob/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+		t.Fatalf("blob after the restart: %d, %d bytes, %v", resp.StatusCode, len(got), err)
+	}
+}
+
+// manifestOf reads GET /blob/{id}/manifest from node i.
+func (c *testCluster) manifestOf(i int, id string) (blobManifest, error) {
+	code, body, err := httpGet(c.hc, c.nodes[i].url+"/blob/"+id+"/manifest")
+	if err != nil {
+		return blobManifest{}, err
+	}
+	if code != http.StatusOK {
+		return blobManifest{}, fmt.Errorf("GET /blob/%s/manifest: %d %s", id, code, body)
+	}
+	var m blobManifest
+	err = json.Unmarshal([]byte(body), &m)
+	return m, err
+}
+
+func (m blobManifest) holders() map[string]bool {
+	out := map[string]bool{}
+	for _, sh := range m.Shards {
+		out[sh.Node] = true
+	}
+	return out
+}
+
+// A blob stored while two of six nodes were down has fewer than six
+// holders; once they are back, within the rebuild setting and one repair
+// pass, its manifest shows six distinct holders, all ok, and tolerates 2;
+// then two other holders are killed and the blob reads back identical.
+func TestE2EBlobSpreadsOntoReturningNodes(t *testing.T) {
+	const rebuildAfter = 8 * time.Second
+	c := newCluster(t, 6, "--blob-rebuild-after", rebuildAfter.String())
+	c.stop(4, syscall.SIGTERM)
+	c.stop(5, syscall.SIGTERM)
+	data := blobBytes(3<<20+12345, 11)
+	m := c.putBlob(0, "spread", data)
+	if m.Tolerates >= 2 || len(m.holders()) != 4 {
+		t.Fatalf("stored on four nodes: tolerates %d, holders %v", m.Tolerates, m.holders())
+	}
+	c.start(4, 0)
+	c.start(5, 0)
+	c.waitReady(4)
+	c.waitReady(5)
+	c.waitMembersAlive(formTimeout)
+	back := time.Now()
+	eventually(t, rebuildAfter+rebuildAfter/4+5*time.Second, "six distinct healthy holders", func() error {
+		m, err := c.manifestOf(1, "spread")
+		if err != nil {
+			return err
+		}
+		if m.Tolerates != 2 || len(m.holders()) != 6 || m.Health != "healthy" {
+			return fmt.Errorf("tolerates %d, health %s, shards %+v", m.Tolerates, m.Health, m.Shards)
+		}
+		return nil
+	})
+	t.Logf("spread %v after the nodes were back", time.Since(back).Round(time.Millisecond))
+	killed := 0
+	for i := 1; i < len(c.nodes) && killed < 2; i++ {
+		c.stop(i, syscall.SIGKILL)
+		killed++
+	}
+	if err := c.wantBlob(0, "spread", data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The shard files of one holder are removed while it runs: its manifest
+// shows the shard missing at once, the scrubber (every 2s here) finds the
+// loss and rebuilds the shard, the manifest is healthy again, and reads
+// stop reconstructing from parity.
+func TestE2EBlobScrubberRebuildsRemovedShards(t *testing.T) {
+	c := newCluster(t, 6, "--blob-scrub-interval", "2s")
+	data := blobBytes(2<<20+99, 12)
+	m := c.putBlob(0, "scrubbed", data)
+	victim := slices.IndexFunc(c.nodes, func(n *clusterNode) bool { return n.name == m.Shards[0].Node })
+	reader := (victim + 1) % len(c.nodes)
+	files, _ := filepath.Glob(filepath.Join(c.nodes[victim].dataDir, "blobs", "scrubbed.*.shard"))
+	if len(files) == 0 {
+		t.Fatalf("%s holds no shard file of the blob", c.nodes[victim].name)
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.manifestOf(reader, "scrubbed")
+	if err != nil || got.Health != "degraded" || got.Shards[0].Health != "missing" {
+		t.Fatalf("manifest right after the removal: %+v %v", got, err)
+	}
+	eventually(t, 30*time.Second, "the shard rebuilt", func() error {
+		got, err := c.manifestOf(reader, "scrubbed")
+		if err != nil {
+			return err
+		}
+		if got.Health != "healthy" || got.Tolerates != 2 {
+			return fmt.Errorf("health %s, tolerates %d, shards %+v", got.Health, got.Tolerates, got.Shards)
+		}
+		return nil
+	})
+	const reconstructed = "disperse_blob_reconstructed_stripes_total"
+	before, _ := c.metric(reader, reconstructed)
+	if err := c.wantBlob(reader, "scrubbed", data); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := c.metric(reader, reconstructed); after != before {
+		t.Fatalf("the read still reconstructed %v stripes", after-before)
 	}
 }
