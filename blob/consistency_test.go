@@ -60,6 +60,49 @@ func TestReadAfterWriteOnEveryNode(t *testing.T) {
 	waitFor(t, 5*time.Second, "no shard files", func() bool { return len(c.shardFiles()) == 0 })
 }
 
+// A blob deleted and stored again at once, on the node that deleted it
+// and on another, is not held up waiting for the catalog to tell the
+// deletion's version (the cluster's catalog does not tell it).
+func TestPutRightAfterDelete(t *testing.T) {
+	c := newLaggingCluster(t, 3, nil)
+	for _, nd := range c.nodes {
+		nd.store.catalog = hideTombstones{nd.store.catalog}
+	}
+	mustPut(t, c.nodes[0].store, "again", []byte("one"), PutOptions{})
+	c.catalogs.Deliver()
+	if err := c.nodes[0].store.Delete(context.Background(), "again"); err != nil {
+		t.Fatal(err)
+	}
+	c.catalogs.Deliver()
+	for _, nd := range c.nodes[:2] {
+		start := time.Now()
+		mustPut(t, nd.store, "again", []byte(nd.name), PutOptions{})
+		if took := time.Since(start); took > DefaultManifestTimeout/2 {
+			t.Fatalf("PUT on %s after the DELETE took %v", nd.name, took)
+		}
+		c.catalogs.Deliver()
+		if got := readAll(t, c.nodes[2].store, "again"); string(got) != nd.name {
+			t.Fatalf("read %q", got)
+		}
+		if err := nd.store.Delete(context.Background(), "again"); err != nil {
+			t.Fatal(err)
+		}
+		c.catalogs.Deliver()
+	}
+}
+
+// hideTombstones is a catalog that does not tell a deletion's version, as
+// the cluster's does not.
+type hideTombstones struct{ Catalog }
+
+func (h hideTombstones) Get(key string) ([]byte, Version, bool) {
+	b, v, ok := h.Catalog.Get(key)
+	if !ok {
+		return nil, Version{}, false
+	}
+	return b, v, true
+}
+
 // A node that missed the announcement (it joined after the PUT, its
 // catalog empty) asks the likely holders before it answers that there is
 // no such blob; a blob nobody has is still ErrNotFound.

@@ -229,13 +229,16 @@ func (s *Store) lookup(ctx context.Context, id string) (Manifest, error) {
 // When the overlay holds a newer record (a write made on another node that
 // the catalog has not received yet), it first waits, up to
 // ManifestTimeout, for the catalog to catch up, so that the new write is
-// ordered after that one.
+// ordered after that one. A deletion the catalog agrees with (it holds no
+// record either, though it may not tell the deletion's version) needs no
+// wait.
 func (s *Store) settled(ctx context.Context, id string) (Record, bool, error) {
 	deadline := time.Now().Add(s.cfg.ManifestTimeout)
 	for {
 		cat, ok, err := s.catalogRecord(id)
 		ov, has := s.ov.get(id)
-		if !has || !ov.newer(cat) || time.Now().After(deadline) {
+		agrees := ov.Deleted && !ok
+		if !has || !ov.newer(cat) || agrees || time.Now().After(deadline) {
 			return cat, ok, err
 		}
 		select {
