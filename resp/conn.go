@@ -38,6 +38,10 @@ type conn struct {
 
 	// deadline is the read deadline last set; zero: none.
 	deadline time.Time
+
+	// run and argBuf hold a run of pipelined SETs (pipeline.go).
+	run    [][][]byte
+	argBuf [][]byte
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -67,6 +71,17 @@ func (c *conn) serve() {
 	var t0 time.Time
 	for {
 		args, err := c.rd.next()
+		if err == nil && args != nil && c.plainSet(args) {
+			if t0.IsZero() {
+				t0 = time.Now()
+			}
+			var run [][][]byte
+			run, args, err = c.gatherSets(args)
+			t0 = c.execSets(run, t0)
+			if args == nil && err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			c.s.metrics.protocolErrors.Inc()
 			c.wr.errorLine("ERR " + err.Error())

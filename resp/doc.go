@@ -48,8 +48,13 @@
 //     closed after StallTimeout; so is one that stops half-way through a
 //     request. What a connection holds is bounded by MaxCommandBytes plus
 //     WriteBufferBytes plus one value.
-//   - Requests of one connection run in order, one at a time. Every write
-//     is one Store.Put. Commands that read and then write (NX and XX with
+//   - Requests of one connection run in order, one at a time, with one
+//     exception: consecutive plain SETs (SET key value) of distinct keys
+//     waiting in the read buffer, up to 64, are applied concurrently so
+//     that they share the log's commits (with --fsync always, a pipeline of
+//     SETs would otherwise wait for one fsync each); their replies still
+//     come in order, once all are done, but another client may see them take
+//     effect in any order. Every write is one Store.Put. Commands that read and then write (NX and XX with
 //     GET or KEEPTTL, SETNX, GETSET, GETDEL, GETEX, INCR and friends,
 //     APPEND, SETRANGE, the EXPIRE family, PERSIST, DEL) are a
 //     compare-and-set: the write carries cluster.Precondition Match (the

@@ -213,3 +213,29 @@ func TestIdleTimeoutAndMaxClients(t *testing.T) {
 	third.expectClosed()
 	a.expectClosed() // idle
 }
+
+// TestPipelinedSets: a pipeline of SETs is applied in runs; replies come in
+// order, a bad one answers its own error, and a key set twice holds the
+// later value.
+func TestPipelinedSets(t *testing.T) {
+	n := startNode(t, nil)
+	c := dialRaw(t, n.addr)
+	var req, want bytes.Buffer
+	for i := range 1000 {
+		switch {
+		case i == 500:
+			req.WriteString(cmd("SET", "", "x"))
+			want.WriteString("-ERR empty keys are not allowed\r\n")
+		case i == 700:
+			req.WriteString(cmd("GET", "k3"))
+			want.WriteString("$3\r\n693\r\n")
+		default:
+			req.WriteString(cmd("set", fmt.Sprintf("k%d", i%10), fmt.Sprint(i)))
+			want.WriteString("+OK\r\n")
+		}
+	}
+	req.WriteString(cmd("MGET", "k0", "k9"))
+	want.WriteString("*2\r\n$3\r\n990\r\n$3\r\n999\r\n")
+	go c.nc.Write(req.Bytes())
+	c.expect(want.String())
+}

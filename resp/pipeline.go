@@ -1,0 +1,93 @@
+package resp
+
+import (
+	"bytes"
+	"sync"
+	"time"
+)
+
+// maxRun is the most pipelined SETs applied together.
+const maxRun = 64
+
+// plainSet reports whether args is SET key value from a connection that
+// may write: the form a run of pipelined SETs is made of.
+func (c *conn) plainSet(args [][]byte) bool {
+	return len(args) == 3 && c.scope >= scopeWrite && equalFold(args[0], "SET")
+}
+
+// gatherSets takes the plain SETs of distinct keys that follow first in the
+// read buffer. The first command after them that is not one is returned as
+// pending, to run next; err is a framing error met on the way.
+func (c *conn) gatherSets(first [][]byte) (run [][][]byte, pending [][]byte, err error) {
+	c.argBuf = c.argBuf[:0]
+	keep := func(a [][]byte) [][]byte { // next reuses its slice of arguments
+		s := len(c.argBuf)
+		c.argBuf = append(c.argBuf, a...)
+		return c.argBuf[s:len(c.argBuf):len(c.argBuf)]
+	}
+	run = append(c.run[:0], keep(first))
+	defer func() { c.run = run }()
+	for len(run) < maxRun {
+		args, err := c.rd.next()
+		if err != nil || args == nil {
+			return run, nil, err
+		}
+		a := keep(args)
+		if !c.plainSet(a) || hasKey(run, a[1]) {
+			return run, a, nil
+		}
+		run = append(run, a)
+	}
+	return run, nil, nil
+}
+
+func hasKey(run [][][]byte, key []byte) bool {
+	for _, a := range run {
+		if bytes.Equal(a[1], key) {
+			return true
+		}
+	}
+	return false
+}
+
+// execSets applies a run of plain SETs of distinct keys concurrently, so
+// that they share the log's commits as the writes of different clients do,
+// and answers them in order once all are done. Each is one write, as on its
+// own; other clients may see them take effect in any order.
+func (c *conn) execSets(run [][][]byte, t0 time.Time) time.Time {
+	if len(run) == 1 {
+		return c.exec(run[0], t0)
+	}
+	errs := make([]error, len(run))
+	var wg sync.WaitGroup
+	for i, a := range run {
+		key, err := c.writeKey(a[1])
+		if err == nil {
+			err = c.checkValue(len(a[2]))
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		w := newValue(key, a[2], 0)
+		wg.Go(func() { _, errs[i] = c.put(w) })
+	}
+	wg.Wait()
+	t1 := time.Now()
+	set := c.s.byName["set"]
+	c.lastCmd = set.name
+	for _, err := range errs {
+		c.s.totalCommands.Add(1)
+		if err != nil {
+			msg, server := c.s.errorText(err)
+			if server {
+				c.s.cfg.Logger.Error("resp: command failed", "command", set.name, "err", err)
+			}
+			c.wr.errorLine(msg)
+		} else {
+			c.wr.ok()
+		}
+		c.s.metrics.observe(set, t1.Sub(t0), err != nil)
+	}
+	return t1
+}
