@@ -129,7 +129,7 @@ func TestBenchCountsErrors(t *testing.T) {
 	}
 	defer stop()
 	// Without pre-population every get is a 404, an error.
-	bc := &benchConfig{addr: target, clients: 2, duration: 100 * time.Millisecond,
+	bc := &benchConfig{addr: target, clients: 2, duration: time.Second,
 		valueBytes: 10, keys: 10, op: "get", timeout: 5 * time.Second}
 	l := &loader{cfg: bc, base: target, client: http.DefaultClient}
 	r := l.load(context.Background())
