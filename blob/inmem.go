@@ -106,15 +106,6 @@ func (c *InmemCatalogs) Deliver() {
 	c.pending = nil
 }
 
-// Wipe forgets every record of the node named name, as a node whose data
-// directory was lost; Deliver does not bring back what was delivered
-// before.
-func (c *InmemCatalogs) Wipe(name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.nodes[name] = records{}
-}
-
 type inmemReplica struct {
 	c    *InmemCatalogs
 	name string

@@ -19,7 +19,7 @@ const ShardPathPrefix = "/internal/shards/"
 // ShardServer serves this node's shards to the other nodes' HTTPClient:
 //
 //	GET    /internal/shards/                        JSON list of ShardInfo
-//	GET    /internal/shards/{id}                    this node's Record of blob id (JSON); 404 if none
+//	GET    /internal/shards/{id}                    this node's Record of blob id (JSON): manifest or deletion; 404 if neither
 //	PUT    /internal/shards/{id}                    a new Record of blob id (JSON); 204
 //	PUT    /internal/shards/{id}/{gen}/{index}?bs=N  framed blocks, end marker; 201 once committed
 //	PUT    /internal/shards/{id}/{gen}/{index}?block=B  one framed block, rewritten in place; 204
