@@ -54,6 +54,12 @@ type Config struct {
 	// cluster.SyncPathPrefix (*cluster.Node's Handler). Default nil: those
 	// routes answer 404.
 	Peers http.Handler
+	// VerifyPeer checks that a request to a node-to-node route (under
+	// /internal/) was signed by a member holding the cluster key
+	// (*cluster.Node's VerifyPeer); a request it refuses gets 401 and
+	// reaches no handler. Default nil: those routes are open (a node
+	// without a cluster key, on loopback or with --insecure).
+	VerifyPeer func(*http.Request) error
 	// MaxKeyBytes is the longest key accepted, in bytes. Default 1024.
 	MaxKeyBytes int
 	// MaxValueBytes is the largest cache value accepted, in bytes; a larger

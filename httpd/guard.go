@@ -73,6 +73,9 @@ func (s *Server) accessOf(method, path string) access {
 func (s *Server) guard(c *gin.Context) {
 	r := c.Request
 	acc := s.accessOf(r.Method, r.URL.Path)
+	if acc == accessPeer && !s.checkPeer(c) {
+		return
+	}
 	var tok *tokenEntry
 	checked := s.tokens != nil && acc >= accessRead
 	if checked {

@@ -141,6 +141,7 @@ func start(cfg Config, log *slog.Logger, h *switchHandler, reg *prometheus.Regis
 	}
 	hcfg := httpConfig(cfg)
 	hcfg.Cache, hcfg.Members, hcfg.Blobs, hcfg.Peers = cn, cn, bs, cn.Handler()
+	hcfg.VerifyPeer = cn.VerifyPeer
 	hcfg.Registerer, hcfg.Gatherer = reg, reg
 	hcfg.Ready = readiness
 	hcfg.Logger = log.With("component", "http")
