@@ -129,18 +129,20 @@ bench-http: build
 ## bench-security: what tokens and TLS cost. Three nodes on loopback: one open on plain HTTP,
 ## one with a token over TLS (a certificate made here with openssl), one with a token on plain
 ## HTTP. GET with a token over TLS against plain GET, and PUT with a token against PUT without,
-## each by `disperse bench` and by wrk (64 keep-alive clients); runs alternate open, guarded,
-## open, guarded, open, and each ratio is the guarded mean over the open mean of the same run.
+## each by `disperse bench` and by wrk (64 keep-alive clients). Runs alternate open, guarded,
+## open, guarded, open; each ratio is the guarded mean over the open mean of the same run, for
+## requests/s and for the node's own CPU time per request (from /proc), the load generator
+## sharing the machine's cores.
 bench-security: build
 	@set -e; dir=$$(mktemp -d); pids=; \
 	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; rm -rf "$$dir"' EXIT; \
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
 		-addext subjectAltName=IP:127.0.0.1 -keyout "$$dir/key.pem" -out "$$dir/cert.pem" 2>/dev/null; \
 	tok=$$(openssl rand -hex 32); \
-	./$(BIN) serve --name open --gossip-port 17980 --resp-port 0 --http-port 18030 --data-dir "$$dir/open" --log-level warn & pids="$$pids $$!"; \
+	./$(BIN) serve --name open --gossip-port 17980 --resp-port 0 --http-port 18030 --data-dir "$$dir/open" --log-level error & openpid=$$!; pids="$$pids $$!"; \
 	AUTH_TOKEN=$$tok ./$(BIN) serve --name tls --gossip-port 17981 --resp-port 0 --http-port 18031 --data-dir "$$dir/tls" \
-		--tls-cert "$$dir/cert.pem" --tls-key "$$dir/key.pem" --log-level warn & pids="$$pids $$!"; \
-	AUTH_TOKEN=$$tok ./$(BIN) serve --name auth --gossip-port 17982 --resp-port 0 --http-port 18032 --data-dir "$$dir/auth" --log-level warn & pids="$$pids $$!"; \
+		--tls-cert "$$dir/cert.pem" --tls-key "$$dir/key.pem" --log-level error & tlspid=$$!; pids="$$pids $$!"; \
+	AUTH_TOKEN=$$tok ./$(BIN) serve --name auth --gossip-port 17982 --resp-port 0 --http-port 18032 --data-dir "$$dir/auth" --log-level error & authpid=$$!; pids="$$pids $$!"; \
 	./$(BIN) ready --addr http://127.0.0.1:18030 --timeout 60s; \
 	./$(BIN) ready --addr https://127.0.0.1:18031 --cacert "$$dir/cert.pem" --timeout 60s; \
 	./$(BIN) ready --addr http://127.0.0.1:18032 --timeout 60s; \
@@ -152,39 +154,40 @@ bench-security: build
 	printf '%s\n' 'wrk.method = "PUT"' 'wrk.body = string.rep("v", 100)' \
 		'wrk.headers["Content-Type"] = "application/octet-stream"' \
 		'request = function() return wrk.format(nil, "/cache/wrk-" .. math.random(0, 99999)) end' >"$$dir/put.lua"; \
-	open="http://127.0.0.1:18030"; tls="https://127.0.0.1:18031 --token $$tok --cacert $$dir/cert.pem"; auth="http://127.0.0.1:18032 --token $$tok"; \
-	compare() { \
-		op=$$1; guarded=$$2; name=$$3; : >"$$dir/$$op.open"; : >"$$dir/$$op.guarded"; \
-		echo "== $$op, 64 clients, 100-byte values: open node (plain HTTP, no token) vs $$name"; \
-		for run in open guarded open guarded open; do \
-			if [ $$run = open ]; then target=$$open; else target=$$guarded; fi; \
-			./$(BIN) bench --op $$op --keys 10000 --clients 64 --duration 10s --addr $$target >"$$dir/run.txt"; \
-			grep ' req/s ' "$$dir/run.txt" | sed "s|^[^ ]*|$$run|"; \
-			awk '/ req\/s /{print $$2; exit}' "$$dir/run.txt" >>"$$dir/$$op.$$run"; \
-		done; \
-		awk -v name="$$name" 'FNR==1{f++} {s[f]+=$$1; n[f]++} END { printf "ratio %s / open: %.3f (means %.0f and %.0f req/s)\n", name, (s[2]/n[2])/(s[1]/n[1]), s[2]/n[2], s[1]/n[1] }' \
-			"$$dir/$$op.open" "$$dir/$$op.guarded"; \
+	ticks() { awk '{print $$14 + $$15}' /proc/$$1/stat; }; \
+	hz=$$(getconf CLK_TCK); \
+	run1() { \
+		tool=$$1; op=$$2; kind=$$3; pid=$$4; url=$$5; shift 5; \
+		t0=$$(ticks $$pid); \
+		if [ $$tool = disperse ]; then \
+			./$(BIN) bench --op $$op --keys 10000 --clients 64 --duration 10s --addr $$url "$$@" >"$$dir/out.txt"; \
+			rps=$$(awk '/ req\/s /{print $$2; exit}' "$$dir/out.txt"); n=$$(awk '/ req\/s /{for(i=1;i<NF;i++) if($$i=="requests") print $$(i+1); exit}' "$$dir/out.txt"); \
+			line=$$(grep ' req/s ' "$$dir/out.txt" | cut -d' ' -f2- | tr -s ' '); \
+		else \
+			wrk -t2 -c64 -d10s --latency -s "$$dir/$$op.lua" "$$@" $$url >"$$dir/out.txt"; \
+			rps=$$(awk '/^Requests\/sec:/{print $$2}' "$$dir/out.txt"); n=$$(awk '/requests in/{print $$1}' "$$dir/out.txt"); \
+			line="$$(grep -E 'Requests/sec|Non-2xx|Socket errors' "$$dir/out.txt" | tr -s ' ' | paste -sd';' -) $$(grep -E '^ +(50|99)%' "$$dir/out.txt" | tr -s ' ' | paste -sd' ' -)"; \
+		fi; \
+		us=$$(awk -v t=$$(( $$(ticks $$pid) - t0 )) -v hz=$$hz -v n=$$n 'BEGIN { printf "%.1f", t / hz / n * 1e6 }'); \
+		echo "$$rps $$us" >>"$$dir/r.$$kind"; \
+		printf '  %-8s %s; node CPU %s us/request\n' $$kind "$$line" $$us; \
 	}; \
-	compare get "$$tls" "GET with a token over TLS"; \
-	compare put "$$auth" "PUT with a token"; \
+	compare() { \
+		tool=$$1; op=$$2; name=$$3; gpid=$$4; gurl=$$5; shift 5; : >"$$dir/r.open"; : >"$$dir/r.guarded"; \
+		echo "== $$tool, $$op, 64 clients, 100-byte values: an open node (plain HTTP, no token) vs $$name"; \
+		for kind in open guarded open guarded open; do \
+			if [ $$kind = open ]; then run1 $$tool $$op open $$openpid http://127.0.0.1:18030; \
+			else run1 $$tool $$op guarded $$gpid $$gurl "$$@"; fi; \
+		done; \
+		awk -v name="$$name" -v tool=$$tool 'FNR==1{f++} {r[f]+=$$1; c[f]+=$$2; n[f]++} END { \
+			printf "%s: %s / open: %.3f of the requests/s (means %.0f and %.0f), %.3f by node CPU per request (%.1f and %.1f us)\n", \
+				tool, name, (r[2]/n[2])/(r[1]/n[1]), r[2]/n[2], r[1]/n[1], (c[1]/n[1])/(c[2]/n[2]), c[2]/n[2], c[1]/n[1] }' "$$dir/r.open" "$$dir/r.guarded"; \
+	}; \
+	compare disperse get "GET with a token over TLS" $$tlspid https://127.0.0.1:18031 --token $$tok --cacert "$$dir/cert.pem"; \
+	compare disperse put "PUT with a token" $$authpid http://127.0.0.1:18032 --token $$tok; \
 	if command -v wrk >/dev/null; then \
-		wcompare() { \
-			script=$$1; gurl=$$2; name=$$3; : >"$$dir/w.open"; : >"$$dir/w.guarded"; \
-			echo "== wrk (2 threads, 64 connections, 10 s): open node vs $$name"; \
-			for run in open guarded open guarded open; do \
-				if [ $$run = open ]; then \
-					wrk -t2 -c64 -d10s --latency -s "$$dir/$$script" http://127.0.0.1:18030 >"$$dir/wrk.txt"; \
-				else \
-					wrk -t2 -c64 -d10s --latency -s "$$dir/$$script" -H "Authorization: Bearer $$tok" $$gurl >"$$dir/wrk.txt"; \
-				fi; \
-				echo "-- $$run: $$(grep -E 'Requests/sec|Non-2xx|Socket errors' "$$dir/wrk.txt" | tr -s ' ' | paste -sd';' -) $$(grep -E '^ +(50|99)%' "$$dir/wrk.txt" | tr -s ' ' | paste -sd' ' -)"; \
-				awk '/^Requests\/sec:/{print $$2}' "$$dir/wrk.txt" >>"$$dir/w.$$run"; \
-			done; \
-			awk -v name="$$name" 'FNR==1{f++} {s[f]+=$$1; n[f]++} END { printf "wrk ratio %s / open: %.3f (means %.0f and %.0f req/s)\n", name, (s[2]/n[2])/(s[1]/n[1]), s[2]/n[2], s[1]/n[1] }' \
-				"$$dir/w.open" "$$dir/w.guarded"; \
-		}; \
-		wcompare get.lua https://127.0.0.1:18031 "GET with a token over TLS"; \
-		wcompare put.lua http://127.0.0.1:18032 "PUT with a token"; \
+		compare wrk get "GET with a token over TLS" $$tlspid https://127.0.0.1:18031 -H "Authorization: Bearer $$tok"; \
+		compare wrk put "PUT with a token" $$authpid http://127.0.0.1:18032 -H "Authorization: Bearer $$tok"; \
 	else \
 		echo 'bench-security: wrk not installed and apt-get could not install it; the wrk figures are skipped'; \
 	fi
