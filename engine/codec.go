@@ -15,7 +15,8 @@ const (
 	flagExpiry
 	flagContentType
 	flagValue
-	flagAll = flagDeleted | flagLocal | flagExpiry | flagContentType | flagValue
+	flagEvicted
+	flagAll = flagDeleted | flagLocal | flagExpiry | flagContentType | flagValue | flagEvicted
 )
 
 // minEntryBytes is the smallest encoded entry (flags, key length, two
@@ -55,6 +56,9 @@ func appendEntry(dst []byte, e *Entry, withKey bool) []byte {
 	}
 	if len(e.Value) != 0 {
 		flags |= flagValue
+	}
+	if e.Evicted {
+		flags |= flagEvicted
 	}
 	dst = append(dst, flags)
 	if withKey {
@@ -188,8 +192,13 @@ func (d *decoder) entry() Entry {
 		d.fail("flags")
 		return e
 	}
+	if flags&flagEvicted != 0 && flags&(flagDeleted|flagLocal|flagContentType|flagValue) != 0 {
+		d.fail("flags") // a stub is a replicated entry without a value
+		return e
+	}
 	e.Deleted = flags&flagDeleted != 0
 	e.Local = flags&flagLocal != 0
+	e.Evicted = flags&flagEvicted != 0
 	e.Key = unsafeString(d.bytes("key"))
 	e.Version.Time = d.uvarint()
 	e.Version.Node = d.uvarint()

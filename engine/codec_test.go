@@ -14,6 +14,17 @@ var codecSamples = []Entry{
 	{Key: "\x00blob/manifest", Value: make([]byte, 300), Version: Version{Time: ^uint64(0), Node: ^uint64(0)}},
 }
 
+// TestEvictedRoundTrip: an eviction stub (or a logged eviction) keeps its
+// key, version and expiry; the golden fixture of the older samples still
+// decodes as before.
+func TestEvictedRoundTrip(t *testing.T) {
+	want := []Entry{{Key: "evicted", Version: Version{Time: 11, Node: 2}, ExpiresAt: 1700000000000000000, Evicted: true}}
+	got, err := DecodeEntries(AppendEntries(nil, want))
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+}
+
 func TestEntriesRoundTrip(t *testing.T) {
 	p := AppendEntries(nil, codecSamples)
 	got, err := DecodeEntries(p)
@@ -47,6 +58,9 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 		"key too long":   {codecVersion, 1, 0, 50, 'k', 0, 0},
 		"empty value":    {codecVersion, 1, flagValue, 1, 'k', 0, 0, 0},
 		"zero expiry":    {codecVersion, 1, flagExpiry, 1, 'k', 0, 0, 0},
+		"evicted value":  {codecVersion, 1, flagEvicted | flagValue, 1, 'k', 0, 0, 1, 'v'},
+		"evicted delete": {codecVersion, 1, flagEvicted | flagDeleted, 1, 'k', 0, 0},
+		"evicted local":  {codecVersion, 1, flagEvicted | flagLocal, 1, 'k', 0, 0},
 	}
 	for name, p := range cases {
 		if _, err := DecodeEntries(p); !errors.Is(err, ErrCorrupt) {

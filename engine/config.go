@@ -36,6 +36,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer, if set, receives the engine's metrics. Default: none.
 	Registerer prometheus.Registerer
+	// MaxMemory bounds the memory the engine plans for, in bytes: what the
+	// index is charged stays within MaxMemory less a quarter and 16 MiB;
+	// the rest is the collector's headroom and what requests and
+	// snapshots allocate for a while (see Memory in doc.go). At the bound,
+	// Eviction decides. Default 0: no bound; else at least MinMaxMemory.
+	MaxMemory int64
+	// Eviction is the policy at MaxMemory. Default EvictAllKeys.
+	Eviction Policy
+	// SetMemoryLimit sets the process's Go memory limit
+	// (debug.SetMemoryLimit) to MaxMemory at Open, so that the collector
+	// works harder rather than let the heap pass the bound. The limit is
+	// process-wide: a server sets it; tests that run several engines in one
+	// process leave it alone. Default false.
+	SetMemoryLimit bool
 }
 
 // Defaults of Config.
@@ -75,6 +89,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("engine: SnapshotWALBytes %d is negative", c.SnapshotWALBytes)
 	case c.TombstoneTTL < 0:
 		return fmt.Errorf("engine: TombstoneTTL %v is negative", c.TombstoneTTL)
+	case c.MaxMemory < 0:
+		return fmt.Errorf("engine: MaxMemory %d is negative", c.MaxMemory)
+	case c.MaxMemory > 0 && c.MaxMemory < MinMaxMemory:
+		return fmt.Errorf("engine: MaxMemory %d is below the smallest bound, %d", c.MaxMemory, int64(MinMaxMemory))
+	case c.Eviction > EvictVolatileTTL:
+		return fmt.Errorf("engine: bad Eviction policy %v", c.Eviction)
 	}
 	return nil
 }
@@ -100,6 +120,11 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = d.Logger
 	}
+	if c.MaxMemory > 0 {
+		// A snapshot holds what it writes (and the pages it touches) in
+		// memory until it commits: keep that a small part of the bound.
+		c.SnapshotWALBytes = min(c.SnapshotWALBytes, max(c.MaxMemory/snapshotShare, 1<<20))
+	}
 	return c
 }
 
@@ -112,6 +137,16 @@ type Stats struct {
 	SnapshotSeq uint64 // log sequence number the snapshot covers
 	KeyBytes    int64  // bytes of keys held
 	ValueBytes  int64  // bytes of values held (both slots)
+	// Stubs are the keys whose value was evicted: the index keeps their
+	// key, version and expiry (Entry.Evicted).
+	Stubs int
+	// MemoryUsed is what the accounting charges for the index (see Memory
+	// in doc.go); MemoryBudget is the most it may charge, 0 without
+	// MaxMemory.
+	MemoryUsed, MemoryBudget int64
+	// Evictions counts values evicted at the bound since Open (each leaves
+	// a stub); StubsDropped counts stubs dropped under pressure.
+	Evictions, StubsDropped int64
 }
 
 // RecoveryInfo says what Open recovered.

@@ -4,7 +4,7 @@ package engine
 // key, version, expiry and deleted flag, not the value, so an expired value
 // hashes the same before and after its bytes are freed.
 func replHash(h uint64, it *item) uint64 {
-	return entryHash(h, it.ver, it.exp, it.flags&itemDeleted != 0)
+	return entryHash(h, it.ver, it.exp, it.flags()&itemDeleted != 0)
 }
 
 // xorDigest adds or removes (XOR) one digest term of a key of hash h in
@@ -38,7 +38,7 @@ func (ix *index) bucketEntries(b int, now int64) []Entry {
 	defer s.mu.RUnlock()
 	out := make([]Entry, 0, s.t.n)
 	s.t.each(func(it *item) {
-		if it.flags&itemRepl != 0 {
+		if it.flags()&itemRepl != 0 {
 			out = append(out, ix.exportEntry(s, it, now))
 		}
 	})
@@ -54,7 +54,7 @@ func (ix *index) leafEntries(leaf int, now int64) []Entry {
 	defer s.mu.RUnlock()
 	var out []Entry
 	s.t.each(func(it *item) {
-		if it.flags&itemRepl != 0 && hashKey(it.key())%Leaves == uint64(leaf) {
+		if it.flags()&itemRepl != 0 && hashKey(it.key())%Leaves == uint64(leaf) {
 			out = append(out, ix.exportEntry(s, it, now))
 		}
 	})
@@ -67,7 +67,7 @@ func (ix *index) leafEntries(leaf int, now int64) []Entry {
 func (ix *index) exportEntry(s *shard, it *item, now int64) Entry {
 	e := ix.replEntry(s, it)
 	if !e.Deleted && e.ExpiresAt != 0 && e.ExpiresAt <= now {
-		e.Value, e.ContentType = nil, ""
+		e.Value, e.ContentType, e.Evicted = nil, "", false
 	}
 	return e
 }

@@ -74,7 +74,9 @@
 //	         [expiresAt:varint]              if flags&4 (never 0)
 //	         [ctLen:uvarint contentType]     if flags&8 (never empty)
 //	         [valueLen:uvarint value]        if flags&16 (never empty)
-//	flags: 1 deleted, 2 local, 4 expiry, 8 content type, 16 value
+//	flags: 1 deleted, 2 local, 4 expiry, 8 content type, 16 value,
+//	       32 evicted (an eviction stub, or in a log record the eviction
+//	       of the key's value at that version; never with 1, 2, 8 or 16)
 //
 // A put of "k" = "v" at version {Time: 5, Node: 1} encodes as
 // 01 01 10 01 6b 05 01 01 76. The decoder bounds every length by the bytes
@@ -90,12 +92,18 @@
 //	meta:  "format" -> 0x01
 //	       "seq"    -> 8-byte big-endian log sequence number covered
 //
-// A snapshot writes every dirty key's current slots, deletes dirty keys the
-// index no longer holds, and sets "seq", all in one transaction; only after
-// the commit does the log drop the segments at or below seq. The state
-// written may be newer than seq (writes keep landing while it runs); replay
-// of the records after seq is idempotent, so that is harmless. An expiry
-// marker is written as a replicated entry with its expiry and no value.
+// A snapshot writes every dirty key's current slots and deletes dirty keys
+// the index no longer holds, in transactions that change a bounded number
+// of pages (bbolt holds every page a transaction changes in memory until
+// it commits; with a memory bound those pages take at most 1/64 of it,
+// without one 65,536 pages), and sets
+// "seq" in the last; only after that commit does the log drop the segments
+// at or below seq. The state written may be newer than seq (writes keep
+// landing while it runs, and a crash may leave the first transactions of a
+// snapshot without the last); replay of the records after seq is
+// idempotent, so that is harmless. An expiry marker is written as a
+// replicated entry with its expiry and no value, an eviction stub likewise
+// with the evicted flag.
 //
 // A failed snapshot puts its keys back into the dirty sets and gives back
 // the disk space it took: a commit grows the file and writes its new pages
@@ -149,7 +157,13 @@
 //     until then no entry of the same or an older version wins the key.
 //   - MaxVersion is at least the version of every slot held.
 //   - A failed snapshot leaves the bbolt file no larger than before it.
-//   - The dirty sets hold every key changed since the last swap.
+//   - The dirty sets hold every key changed since the last swap, except
+//     keys evicted while Open loads.
+//   - An eviction stub's digest term is the evicted value's; a stub is
+//     never visible and never older than a peer's copy it stands for.
+//   - With MaxMemory, the charge for the index stays within the budget
+//     after every Apply that adds a value (concurrent Applies may pass it
+//     by what they add together).
 //
 // # Index structures
 //
@@ -175,6 +189,69 @@
 // marker keeps only its key. For 1,000,000 keys of 16 bytes with 100-byte
 // values the heap in use is about 1.9 times the raw bytes
 // (BenchmarkRecovery1M).
+//
+// # Memory bound and eviction
+//
+// With Config.MaxMemory set, the engine charges every item what it takes
+// on the heap (memory.go: the item, its allocation rounded to the Go size
+// class, its table, tree, queue and heap slots, its local slot), plus each
+// key in a dirty set or in the snapshot being written
+// (TestAccountingCoversHeap checks the figures against the heap: within
+// 0.8 to 1.05). The charge stays within the budget, MaxMemory less a
+// quarter and 16 MiB: the rest is for what does not grow with the keys,
+// a snapshot's transaction (at most 1/64 of the bound in pages, see
+// Snapshot layout), requests in flight, and the collector's headroom.
+// With Config.SetMemoryLimit the Go memory limit is MaxMemory, so the
+// collector runs more often rather than let the heap pass it; snapshots
+// start early once the log since the last one passes 1/32 of the bound,
+// so that the dirty sets stay small.
+//
+// A write of a value that would take the charge past the budget first
+// evicts, by Config.Eviction:
+//
+//   - EvictAllKeys (the default) and EvictVolatile (only values with an
+//     expiry) choose by SIEVE: each shard keeps a queue of its evictable
+//     values, oldest first, a read sets the value's visited bit, and a hand
+//     walks the queue from the oldest, clearing visited bits, and evicts
+//     the first value without one. The shards are taken in turn, so they
+//     shrink alike. SIEVE costs one bit and one queue slot a key and keeps
+//     a key that is read on every pass of the hand; on a Zipf trace it
+//     beats exact LRU (BenchmarkZipfHitRatio, figures in BENCHMARKS.md).
+//   - EvictVolatileTTL evicts the values whose expiry comes first, found
+//     by a best-first walk of the deadline heap.
+//   - EvictNone evicts nothing.
+//
+// When the policy finds nothing to evict the write fails with
+// ErrMemoryFull and nothing is applied; deletes always go in. Tombstones
+// and expiry markers hold no value and are never evicted before their
+// collection time, nor are node-local slots.
+//
+// Evicting a value keeps an eviction stub: the item keeps its key,
+// version and expiry and frees the value and content type. A stub is a
+// miss for Get and List; its digest term is the value's (key, version,
+// expiry), so the hash tree still matches peers that hold the value and
+// anti-entropy moves nothing; BucketEntries and LeafEntries return it
+// with Evicted set, a nil Value and no content type (a stub past its
+// expiry comes as an expiry marker, Evicted unset); an entry of the same
+// or an older version loses against it, a newer one replaces it as usual;
+// at its expiry it turns into an expiry marker. Stubs cost memory too:
+// once they take more than a quarter of the budget, or when there is no
+// value left to evict, the oldest stubs are dropped (the key leaves the
+// index and its digest term goes: a peer that still holds the value may
+// then send it back, the repair churn the cluster counts). Each eviction
+// goes into the log as an entry with the evicted flag (many to a record,
+// written beside the writes), and the stub into the snapshot, so an
+// evicted key stays evicted across a restart and a crash.
+//
+// A restart with a smaller bound evicts while it loads, by the same
+// policy, after each batch of the snapshot and every 1,024 log records;
+// those evictions leave the keys clean (the snapshot keeps the values, and
+// the next Open evicts them again) so that loading a large snapshot into
+// a small bound does not grow the dirty sets. After Open the writable
+// snapshot handle's mapped pages are dropped from resident memory
+// (madvise), as they are after every snapshot transaction: they fault
+// back in from the page cache when a snapshot needs them.
+//
 // Returned values alias the engine's memory and must not be modified.
 //
 // # Example

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,11 @@ var (
 	// ErrCorrupt: encoded entries (a log record, a snapshot value, a peer's
 	// batch) do not decode. The wrapping error says where.
 	ErrCorrupt = errors.New("engine: corrupt encoding")
+	// ErrMemoryFull: a write of a value would take the index past its
+	// memory budget (Config.MaxMemory) and the eviction policy found
+	// nothing to evict (always so under EvictNone). Nothing was applied;
+	// reads and deletes keep working.
+	ErrMemoryFull = errors.New("engine: memory full")
 )
 
 // Buckets is the number of key-hash buckets anti-entropy compares
@@ -65,6 +71,11 @@ type Engine struct {
 	closeErr  error
 	rec       RecoveryInfo
 	bufs      sync.Pool
+
+	budget       int64 // the index's memory budget; 0: none
+	ev           evictor
+	logEvictions atomic.Bool // evictions go to the log (not while recovering)
+	hits, misses atomic.Int64
 }
 
 // Open locks cfg.Dir, loads the snapshot, replays the log after it and
@@ -86,13 +97,21 @@ func Open(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg:      cfg,
 		logger:   cfg.Logger,
-		ix:       newIndex(cfg.TombstoneTTL),
+		ix:       newIndex(cfg.TombstoneTTL, cfg.MaxMemory > 0, cfg.Eviction),
 		lock:     lock,
 		metrics:  newMetrics(),
 		snapKick: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
+		budget:   budgetOf(cfg.MaxMemory),
 	}
-	if err := e.recover(); err != nil {
+	e.ev.kick = make(chan struct{}, 1)
+	if cfg.SetMemoryLimit && cfg.MaxMemory > 0 {
+		debug.SetMemoryLimit(cfg.MaxMemory)
+	}
+	e.ix.loading.Store(true)
+	err = e.recover()
+	e.ix.loading.Store(false)
+	if err != nil {
 		e.closeFiles()
 		return nil, err
 	}
@@ -106,9 +125,11 @@ func Open(cfg Config) (*Engine, error) {
 		"snapshot_entries", e.rec.SnapshotEntries, "expired_skipped", e.rec.ExpiredSkipped,
 		"log_records", e.rec.LogRecords, "torn_bytes", e.rec.Log.TornBytes,
 		"took", e.rec.Took)
-	e.loops.Add(2)
+	e.logEvictions.Store(true)
+	e.loops.Add(3)
 	go func() { defer e.loops.Done(); e.ix.reap(cfg.Now, e.stop) }()
 	go func() { defer e.loops.Done(); e.snapshotLoop() }()
+	go func() { defer e.loops.Done(); e.evictLogLoop() }()
 	return e, nil
 }
 
@@ -117,7 +138,10 @@ func (e *Engine) recover() error {
 	defer raiseGCPercent()()
 	path := filepath.Join(e.cfg.Dir, "snapshot.db")
 	now := e.now()
-	seq, n, err := loadSnapshotFile(path, e.ix, now)
+	// A bound smaller than what was saved evicts while loading, by the
+	// same policy, so that memory never passes it.
+	room := func() { e.makeRoom(0) }
+	seq, n, err := loadSnapshotFile(path, e.ix, now, room)
 	if err != nil {
 		return err
 	}
@@ -140,6 +164,8 @@ func (e *Engine) recover() error {
 	if err := errors.Join(err, o.err); err != nil {
 		return err
 	}
+	e.makeRoom(0)
+	dropResident(e.db) // opening walked every page; none is needed now
 	if last := e.wal.LastSeq(); last < seq {
 		// The log lost records the snapshot covers (it was removed or
 		// replaced). Re-anchor the snapshot on the log as it is, or new
@@ -183,9 +209,15 @@ func (e *Engine) replay(after uint64, now int64) error {
 			return fmt.Errorf("engine: log record %d: %w", seq, err)
 		}
 		for i := range ents {
-			e.ix.apply(&ents[i], now, true)
+			if ents[i].Evicted {
+				e.ix.evictAt(&ents[i])
+			} else {
+				e.ix.apply(&ents[i], now, true)
+			}
 		}
-		e.rec.LogRecords++
+		if e.rec.LogRecords++; e.rec.LogRecords%loadBatch == 0 {
+			e.makeRoom(0)
+		}
 		return nil
 	})
 	if err != nil {
@@ -210,13 +242,30 @@ func (e *Engine) Apply(ent Entry) (bool, error) {
 // ApplyBatch is Apply for many entries in one log record. It returns how
 // many were stored.
 func (e *Engine) ApplyBatch(ents []Entry) (int, error) {
+	var need int64 // what the values of ents may add
+	deletes := false
 	for i := range ents {
-		if ents[i].Key == "" {
+		switch {
+		case ents[i].Key == "":
 			return 0, fmt.Errorf("%w: empty key", ErrBadEntry)
+		case ents[i].Evicted:
+			return 0, fmt.Errorf("%w: %q is an eviction stub", ErrBadEntry, ents[i].Key)
+		case ents[i].Deleted:
+			deletes = true
+		default:
+			need += entryCost(&ents[i])
 		}
 	}
 	if len(ents) == 0 {
 		return 0, nil
+	}
+	if e.budget > 0 {
+		switch {
+		case need > 0 && !e.makeRoom(need):
+			return 0, ErrMemoryFull
+		case need == 0 && deletes:
+			e.makeRoom(int64(len(ents)) * (costItem + costDeadline)) // deletes always go in
+		}
 	}
 	bp := e.buffer()
 	defer e.bufs.Put(bp)
@@ -235,7 +284,8 @@ func (e *Engine) ApplyBatch(ents []Entry) (int, error) {
 			won++
 		}
 	}
-	if e.walSince.Add(int64(len(*bp))) >= e.cfg.SnapshotWALBytes {
+	if e.walSince.Add(int64(len(*bp))) >= e.cfg.SnapshotWALBytes ||
+		(e.budget > 0 && e.ix.dirtyN.Load()*costDirty > e.cfg.MaxMemory/snapshotShare) {
 		select {
 		case e.snapKick <- struct{}{}:
 		default:
@@ -256,7 +306,13 @@ func (e *Engine) buffer() *[]byte {
 // node-local entry hides the replicated one until it expires. Value aliases
 // the engine's memory and must not be modified.
 func (e *Engine) Get(key string) (Entry, bool) {
-	return e.ix.get(key, e.now())
+	ent, ok := e.ix.get(key, e.now())
+	if ok {
+		e.hits.Add(1)
+	} else {
+		e.misses.Add(1)
+	}
+	return ent, ok
 }
 
 // List returns up to limit visible keys that start with prefix and sort
@@ -326,6 +382,7 @@ func (e *Engine) LeafEntries(leaf int) []Entry {
 // Stats reads the engine's counters.
 func (e *Engine) Stats() Stats {
 	st := e.ix.stats()
+	st.MemoryBudget = e.budget
 	st.LogBytes = e.wal.Size()
 	st.LastSeq = e.wal.LastSeq()
 	st.SnapshotSeq = e.snapSeq.Load()

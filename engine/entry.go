@@ -68,6 +68,13 @@ type Entry struct {
 	// Local marks a node-local write (X-Is-Sync): it is never sent to peers
 	// and not counted by anti-entropy.
 	Local bool
+	// Evicted marks an eviction stub, set only by the engine on the entries
+	// BucketEntries and LeafEntries return: the value of Key at Version was
+	// evicted on this node (Value is nil), and the node keeps the key,
+	// Version and ExpiresAt so that its digests still match peers that hold
+	// the value. A stub is never sent to a peer. Apply refuses entries with
+	// Evicted set (ErrBadEntry).
+	Evicted bool
 }
 
 // Expired reports whether e has an expiry at or before now.

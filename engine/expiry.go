@@ -142,22 +142,22 @@ func (d *deadlineHeap) down(i int) bool {
 // ExpiresAt; a local tombstone that hides a replicated entry is kept as
 // long as that entry is there.
 func (ix *index) slotDeadlines(s *shard, it *item) (repl, local int64) {
-	if it.flags&itemRepl != 0 {
+	if it.flags()&itemRepl != 0 {
 		switch {
-		case it.flags&itemDeleted != 0:
+		case it.flags()&itemDeleted != 0:
 			repl = it.ver.WallTime().UnixNano() + ix.ttl
-		case it.flags&itemMarker != 0:
+		case it.flags()&itemMarker != 0:
 			repl = it.exp + ix.ttl
 		default:
 			repl = it.exp
 		}
 	}
-	if it.flags&itemLocal != 0 {
+	if it.flags()&itemLocal != 0 {
 		l := s.locals[it]
 		switch {
 		case !l.deleted:
 			local = l.exp
-		case it.flags&itemRepl == 0:
+		case it.flags()&itemRepl == 0:
 			local = l.ver.WallTime().UnixNano() + ix.ttl
 		}
 	}
@@ -193,13 +193,13 @@ func (ix *index) expire(s *shard, it *item, now int64) {
 	for {
 		repl, local := ix.slotDeadlines(s, it)
 		switch {
-		case repl != 0 && repl <= now && it.flags&(itemDeleted|itemMarker) == 0:
+		case repl != 0 && repl <= now && it.flags()&(itemDeleted|itemMarker) == 0:
 			ix.toMarker(s, it)
 		case repl != 0 && repl <= now:
 			ix.dropRepl(s, it)
 		case local != 0 && local <= now:
 			delete(s.locals, it)
-			it.flags &^= itemLocal
+			it.setFlags(it.flags() &^ itemLocal)
 		default:
 			if changed > 0 {
 				ix.expired.Add(changed)
@@ -210,9 +210,9 @@ func (ix *index) expire(s *shard, it *item, now int64) {
 			return
 		}
 		changed++
-		if it.flags&(itemRepl|itemLocal) == 0 {
+		if it.flags()&(itemRepl|itemLocal) == 0 {
 			ix.expired.Add(changed)
-			ix.remove(s, it, before)
+			ix.remove(s, it, before, true)
 			return
 		}
 	}
@@ -223,15 +223,15 @@ func (ix *index) expire(s *shard, it *item, now int64) {
 // digest term does not change: it covers neither the value nor the content
 // type.
 func (ix *index) toMarker(s *shard, it *item) {
-	if it.flags&itemCtypeX != 0 {
+	if it.flags()&itemCtypeX != 0 {
 		delete(s.ctypes, it)
-		it.flags &^= itemCtypeX
+		it.setFlags(it.flags() &^ itemCtypeX)
 	}
-	it.ctype = 0
+	it.setCtype(0)
 	if it.vlen > 0 {
 		it.setKV(it.key(), nil)
 	}
-	it.flags |= itemMarker
+	it.setFlags(it.flags()&^itemEvicted | itemMarker)
 }
 
 // dropRepl empties the replicated slot, keeping the item for its local one.
@@ -239,25 +239,29 @@ func (ix *index) dropRepl(s *shard, it *item) {
 	key := it.key()
 	h := hashKey(key)
 	ix.xorDigest(s, h, replHash(h, it))
-	if it.flags&itemCtypeX != 0 {
+	if it.flags()&itemCtypeX != 0 {
 		delete(s.ctypes, it)
 	}
-	it.flags &^= itemRepl | itemDeleted | itemMarker | itemCtypeX
-	it.ver, it.exp, it.ctype = Version{}, 0, 0
-	if it.flags&itemLocal != 0 && it.vlen > 0 {
+	it.setFlags(it.flags() &^ (itemRepl | itemDeleted | itemMarker | itemEvicted | itemCtypeX))
+	it.ver, it.exp = Version{}, 0
+	it.setCtype(0)
+	if it.flags()&itemLocal != 0 && it.vlen > 0 {
 		it.setKV(key, nil) // free the value
 	}
 }
 
-// remove takes an emptied item out of the index.
-func (ix *index) remove(s *shard, it *item, before stat) {
+// remove takes an emptied item out of the index, marking its key dirty
+// when dirty is set.
+func (ix *index) remove(s *shard, it *item, before stat, dirty bool) {
 	key := it.key()
 	s.t.del(key, hashKey(key))
 	ix.treeMu.Lock()
 	ix.tree.Delete(it)
 	ix.treeMu.Unlock()
 	ix.deadlines.set(it, 0)
-	ix.markDirty(s, key)
+	if dirty {
+		ix.markDirty(s, key)
+	}
 	ix.account(before, stat{})
 }
 

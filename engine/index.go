@@ -17,6 +17,8 @@ type shard struct {
 	ctypes map[*item]string
 	dirty  map[string]struct{} // keys changed since the last snapshot swap
 	digest atomic.Uint64       // XOR of entryHash over the replicated slots; the XOR of its leaves
+	evq    evictQueue          // values the policy may evict (SIEVE)
+	stubs  stubQueue           // eviction stubs, oldest first
 }
 
 // index is the in-memory state: shards by bucket for point access and
@@ -34,18 +36,41 @@ type index struct {
 	deadlines *deadlineHeap
 	ttl       int64 // tombstone TTL in nanoseconds
 
+	policy  Policy
+	bounded bool // a memory budget is set: values are queued for eviction
+	// loading: Open is loading the snapshot and the log. Evictions then
+	// leave the keys clean: the snapshot keeps their values and the next
+	// Open evicts them again by the same policy, rather than the dirty
+	// sets growing with every key evicted while nothing is snapshotted.
+	loading atomic.Bool
+
 	keys, tombs, keyBytes, valBytes atomic.Int64
 	dirtyN, expired                 atomic.Int64
+	// mem is what the accounting charges for the items (see memory.go);
+	// stubs and stubMem count eviction stubs; queued counts items in the
+	// eviction queues; snapKeys is how many keys the snapshot being
+	// written holds.
+	mem, stubs, stubMem, queued, snapKeys atomic.Int64
+	evicted, stubsDropped                 atomic.Int64
 }
 
-func newIndex(tombstoneTTL time.Duration) *index {
+func newIndex(tombstoneTTL time.Duration, bounded bool, policy Policy) *index {
 	ix := &index{
 		tree:      btree.NewG(32, lessItem),
 		ct:        newInterner(),
 		deadlines: newDeadlineHeap(),
 		ttl:       int64(tombstoneTTL),
+		policy:    policy,
+		bounded:   bounded,
 	}
 	return ix
+}
+
+// used is what the accounting charges now: the items, the dirty sets and
+// the keys of the snapshot being written. When snapshots fall behind the
+// writes, the dirty sets grow and fewer items fit.
+func (ix *index) used() int64 {
+	return ix.mem.Load() + (ix.dirtyN.Load()+ix.snapKeys.Load())*costDirty
 }
 
 // items is how many keys the index holds.
@@ -66,28 +91,44 @@ func (ix *index) reserve(n uint64) {
 func (ix *index) shard(h uint64) *shard { return &ix.shards[h%Buckets] }
 
 // stat is what one item contributes to the counters.
-type stat struct{ keys, tombs, kbytes, vbytes int64 }
+type stat struct{ keys, tombs, stubs, kbytes, vbytes, mem int64 }
 
 func (a *stat) add(b stat) {
 	a.keys += b.keys
 	a.tombs += b.tombs
+	a.stubs += b.stubs
 	a.kbytes += b.kbytes
 	a.vbytes += b.vbytes
+	a.mem += b.mem
 }
 
 // stat counts a key under tombs when its visible slot is a tombstone or an
-// expiry marker.
+// expiry marker, under stubs when it is an eviction stub, and charges what
+// it takes in memory (see memory.go).
 func (s *shard) stat(it *item) stat {
+	f := it.flags()
 	st := stat{kbytes: int64(it.klen), vbytes: int64(it.vlen)}
-	deleted := it.flags&(itemDeleted|itemMarker) != 0
-	if it.flags&itemLocal != 0 {
+	st.mem = costItem + allocSize(int(it.klen+it.vlen))
+	if f&(itemDeleted|itemMarker) != 0 || it.exp != 0 {
+		st.mem += costDeadline
+	}
+	if f&itemCtypeX != 0 {
+		st.mem += costCtypeX + int64(len(s.ctypes[it]))
+	}
+	deleted := f&(itemDeleted|itemMarker) != 0
+	stub := f&itemEvicted != 0
+	if f&itemLocal != 0 {
 		l := s.locals[it]
 		st.vbytes += int64(len(l.value))
-		deleted = l.deleted
+		st.mem += costLocal + costDeadline + allocSize(len(l.value))
+		deleted, stub = l.deleted, false
 	}
-	if deleted {
+	switch {
+	case deleted:
 		st.tombs = 1
-	} else {
+	case stub:
+		st.stubs = 1
+	default:
 		st.keys = 1
 	}
 	return st
@@ -105,6 +146,15 @@ func (ix *index) account(before, after stat) {
 	}
 	if d := after.vbytes - before.vbytes; d != 0 {
 		ix.valBytes.Add(d)
+	}
+	if d := after.stubs - before.stubs; d != 0 {
+		ix.stubs.Add(d)
+	}
+	if d := after.stubs*after.mem - before.stubs*before.mem; d != 0 {
+		ix.stubMem.Add(d)
+	}
+	if d := after.mem - before.mem; d != 0 {
+		ix.mem.Add(d)
 	}
 }
 
@@ -127,15 +177,15 @@ func (s *shard) wins(it *item, e *Entry) bool {
 		return true
 	}
 	if e.Local {
-		if it.flags&itemRepl != 0 && e.Version.Compare(it.ver) <= 0 {
+		if it.flags()&itemRepl != 0 && e.Version.Compare(it.ver) <= 0 {
 			return false
 		}
-		if it.flags&itemLocal != 0 && e.Version.Compare(s.locals[it].ver) <= 0 {
+		if it.flags()&itemLocal != 0 && e.Version.Compare(s.locals[it].ver) <= 0 {
 			return false
 		}
 		return true
 	}
-	return it.flags&itemRepl == 0 || e.Version.Compare(it.ver) > 0
+	return it.flags()&itemRepl == 0 || e.Version.Compare(it.ver) > 0
 }
 
 // apply puts e into the index if it wins and reports whether it did. It
@@ -173,19 +223,20 @@ func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
 	if dirty {
 		ix.markDirty(s, it.key())
 	}
+	ix.enqueue(s, it)
 	ix.reschedule(s, it, now, created)
 	return true
 }
 
 func (ix *index) setRepl(s *shard, it *item, e *Entry, h uint64, now int64) {
-	if it.flags&itemRepl != 0 {
+	if it.flags()&itemRepl != 0 {
 		ix.xorDigest(s, h, replHash(h, it))
 	}
 	ct, over := ix.fillRepl(it, e, now)
 	ix.attachRepl(s, it, h, ct, over)
-	if it.flags&itemLocal != 0 && s.locals[it].ver.Compare(e.Version) <= 0 {
+	if it.flags()&itemLocal != 0 && s.locals[it].ver.Compare(e.Version) <= 0 {
 		delete(s.locals, it) // a newer cluster write wins over the local one
-		it.flags &^= itemLocal
+		it.setFlags(it.flags() &^ itemLocal)
 	}
 }
 
@@ -195,21 +246,27 @@ func (ix *index) setRepl(s *shard, it *item, e *Entry, h uint64, now int64) {
 // has no room for is returned instead.
 func (ix *index) fillRepl(it *item, e *Entry, now int64) (ctype string, overflow bool) {
 	it.ver, it.exp = e.Version, e.ExpiresAt
+	const kinds = itemDeleted | itemMarker | itemEvicted
 	switch {
 	case e.Deleted:
 		it.setKV(e.Key, nil)
-		it.flags = it.flags&^itemMarker | itemRepl | itemDeleted
+		it.setFlags(it.flags()&^kinds | itemRepl | itemDeleted)
 	case e.ExpiresAt != 0 && e.ExpiresAt <= now:
 		it.setKV(e.Key, nil)
-		it.flags = it.flags&^itemDeleted | itemRepl | itemMarker
-		it.ctype = 0
+		it.setFlags(it.flags()&^kinds | itemRepl | itemMarker)
+		it.setCtype(0)
+		return "", false
+	case e.Evicted: // a stub from the snapshot
+		it.setKV(e.Key, nil)
+		it.setFlags(it.flags()&^kinds | itemRepl | itemEvicted)
+		it.setCtype(0)
 		return "", false
 	default:
 		it.setKV(e.Key, e.Value)
-		it.flags = it.flags&^(itemDeleted|itemMarker) | itemRepl
+		it.setFlags(it.flags()&^kinds | itemRepl)
 	}
 	if id, ok := ix.ct.id(e.ContentType); ok {
-		it.ctype = id
+		it.setCtype(id)
 		return "", false
 	}
 	return string([]byte(e.ContentType)), true
@@ -225,10 +282,10 @@ func (ix *index) attachRepl(s *shard, it *item, h uint64, ctype string, overflow
 			s.ctypes = make(map[*item]string)
 		}
 		s.ctypes[it] = ctype
-		it.flags |= itemCtypeX
-	case it.flags&itemCtypeX != 0:
+		it.setFlags(it.flags() | itemCtypeX)
+	case it.flags()&itemCtypeX != 0:
 		delete(s.ctypes, it)
-		it.flags &^= itemCtypeX
+		it.setFlags(it.flags() &^ itemCtypeX)
 	}
 	ix.xorDigest(s, h, replHash(h, it))
 }
@@ -241,7 +298,7 @@ func (ix *index) setLocal(s *shard, it *item, e *Entry) {
 		s.locals = make(map[*item]*slot)
 	}
 	s.locals[it] = ix.newLocal(e)
-	it.flags |= itemLocal
+	it.setFlags(it.flags() | itemLocal)
 }
 
 func (ix *index) newLocal(e *Entry) *slot {
@@ -259,12 +316,13 @@ func (ix *index) replEntry(s *shard, it *item) Entry {
 		Value:     it.value(),
 		ExpiresAt: it.exp,
 		Version:   it.ver,
-		Deleted:   it.flags&itemDeleted != 0,
+		Deleted:   it.flags()&itemDeleted != 0,
+		Evicted:   it.flags()&itemEvicted != 0,
 	}
-	if it.flags&itemCtypeX != 0 {
+	if it.flags()&itemCtypeX != 0 {
 		e.ContentType = s.ctypes[it]
 	} else {
-		e.ContentType = ix.ct.name(it.ctype)
+		e.ContentType = ix.ct.name(it.ctype())
 	}
 	return e
 }
@@ -276,10 +334,10 @@ func localEntry(key string, l *slot) Entry {
 
 // slots returns the item's entries: the replicated one first, if any.
 func (ix *index) slots(s *shard, it *item, dst []Entry) []Entry {
-	if it.flags&itemRepl != 0 {
+	if it.flags()&itemRepl != 0 {
 		dst = append(dst, ix.replEntry(s, it))
 	}
-	if it.flags&itemLocal != 0 {
+	if it.flags()&itemLocal != 0 {
 		dst = append(dst, localEntry(it.key(), s.locals[it]))
 	}
 	return dst
@@ -290,7 +348,7 @@ func (ix *index) slots(s *shard, it *item, dst []Entry) []Entry {
 // tombstones nor expired values (expiry markers included: their ExpiresAt
 // has passed).
 func (ix *index) visible(s *shard, it *item, now int64) (Entry, bool) {
-	if it.flags&itemLocal != 0 {
+	if it.flags()&itemLocal != 0 {
 		l := s.locals[it]
 		if l.deleted {
 			return Entry{}, false
@@ -299,7 +357,7 @@ func (ix *index) visible(s *shard, it *item, now int64) (Entry, bool) {
 			return localEntry(it.key(), l), true
 		}
 	}
-	if it.flags&itemRepl == 0 || it.flags&itemDeleted != 0 || (it.exp != 0 && it.exp <= now) {
+	if it.flags()&(itemRepl|itemDeleted|itemEvicted) != itemRepl || (it.exp != 0 && it.exp <= now) {
 		return Entry{}, false
 	}
 	return ix.replEntry(s, it), true
@@ -315,6 +373,9 @@ func (ix *index) get(key string, now int64) (Entry, bool) {
 		return Entry{}, false
 	}
 	e, ok := ix.visible(s, it, now)
+	if ok && ix.bounded {
+		it.touch()
+	}
 	e.Key = key
 	return e, ok
 }
@@ -330,10 +391,10 @@ func (ix *index) head(key string) (Version, bool) {
 		return Version{}, false
 	}
 	var v Version
-	if it.flags&itemRepl != 0 {
+	if it.flags()&itemRepl != 0 {
 		v = it.ver
 	}
-	if it.flags&itemLocal != 0 {
+	if it.flags()&itemLocal != 0 {
 		if l := s.locals[it]; l.ver.Compare(v) > 0 {
 			v = l.ver
 		}
@@ -343,9 +404,13 @@ func (ix *index) head(key string) (Version, bool) {
 
 func (ix *index) stats() Stats {
 	return Stats{
-		Keys:       int(ix.keys.Load()),
-		Tombstones: int(ix.tombs.Load()),
-		KeyBytes:   ix.keyBytes.Load(),
-		ValueBytes: ix.valBytes.Load(),
+		Keys:         int(ix.keys.Load()),
+		Tombstones:   int(ix.tombs.Load()),
+		KeyBytes:     ix.keyBytes.Load(),
+		ValueBytes:   ix.valBytes.Load(),
+		Stubs:        int(ix.stubs.Load()),
+		MemoryUsed:   ix.used(),
+		Evictions:    ix.evicted.Load(),
+		StubsDropped: ix.stubsDropped.Load(),
 	}
 }

@@ -12,19 +12,23 @@ import (
 // rare parts (a node-local override, a content type the interner has no
 // room for) live in side maps of the shard.
 //
-// Every field except hidx is guarded by the shard's mutex. p is also read
-// without it by the ordered index (which only needs the key, and the key
-// bytes never change), hence atomic. hidx is guarded by the deadline heap's
-// mutex.
+// Every field except hidx and meta is guarded by the shard's mutex. p is
+// also read without it by the ordered index (which only needs the key, and
+// the key bytes never change), hence atomic. hidx is guarded by the
+// deadline heap's mutex. meta packs the flags (bits 0-7), the interned
+// content type (bits 8-23) and the eviction bits (24-31): the flags and the
+// content type change only under the shard's write lock, while a reader
+// under the read lock may set the visited bit, so every access is atomic;
+// the eviction policy and the volatile-ttl scan read flags without the
+// shard's lock and check again under it.
 type item struct {
-	p     atomic.Pointer[byte] // key bytes, then the replicated value's bytes
-	klen  uint32               // constant for the item's life
-	vlen  uint32               // replicated value length (0 without a repl value)
-	ver   Version              // replicated slot's version
-	exp   int64                // replicated slot's ExpiresAt
-	hidx  int32                // position in the deadline heap, -1 if none
-	ctype uint16               // replicated slot's interned content type
-	flags uint8
+	p    atomic.Pointer[byte] // key bytes, then the replicated value's bytes
+	klen uint32               // constant for the item's life
+	vlen uint32               // replicated value length (0 without a repl value)
+	ver  Version              // replicated slot's version
+	exp  int64                // replicated slot's ExpiresAt
+	hidx int32                // position in the deadline heap, -1 if none
+	meta atomic.Uint32
 }
 
 // item flags.
@@ -34,7 +38,34 @@ const (
 	itemLocal               // a node-local slot is in shard.locals
 	itemCtypeX              // the replicated content type is in shard.ctypes
 	itemMarker              // the replicated entry is an expiry marker: its value passed ExpiresAt and was freed
+	itemEvicted             // the replicated entry is an eviction stub: its value was evicted, its key, version and expiry stay
+	itemQueued              // the item is in its shard's eviction queue (shard.evq)
+	itemStubbed             // the item is in its shard's stub queue (shard.stubs)
 )
+
+// metaVisited is the eviction policy's reference bit: set by a read,
+// cleared by the eviction hand as it passes.
+const metaVisited = 1 << 24
+
+// flags are the item flags.
+func (it *item) flags() uint8 { return uint8(it.meta.Load()) }
+
+// setFlags replaces the flags. Called with the shard's write lock held.
+func (it *item) setFlags(f uint8) { it.meta.Store(it.meta.Load()&^0xff | uint32(f)) }
+
+// ctype is the replicated slot's interned content type.
+func (it *item) ctype() uint16 { return uint16(it.meta.Load() >> 8) }
+
+// setCtype replaces the content type id. Called with the shard's write
+// lock held.
+func (it *item) setCtype(id uint16) { it.meta.Store(it.meta.Load()&^0xffff00 | uint32(id)<<8) }
+
+// touch sets the visited bit (a read under the shard's read lock).
+func (it *item) touch() {
+	if it.meta.Load()&metaVisited == 0 {
+		it.meta.Or(metaVisited)
+	}
+}
 
 // key is the item's key; it aliases the item's allocation.
 func (it *item) key() string {

@@ -28,7 +28,7 @@ const loadBatch = 1024
 // loadSnapshotFile loads the snapshot at path, if there is one, through a
 // read-only handle (which needs no freelist) mapped in one go: the load
 // reads every page anyway.
-func loadSnapshotFile(path string, ix *index, now int64) (seq uint64, n int, err error) {
+func loadSnapshotFile(path string, ix *index, now int64, afterBatch func()) (seq uint64, n int, err error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return 0, 0, nil
 	}
@@ -36,7 +36,7 @@ func loadSnapshotFile(path string, ix *index, now int64) (seq uint64, n int, err
 	if err != nil {
 		return 0, 0, fmt.Errorf("engine: open snapshot %s: %w", path, err)
 	}
-	seq, n, err = loadSnapshot(db, ix, now)
+	seq, n, err = loadSnapshot(db, ix, now, afterBatch)
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("engine: close snapshot %s: %w", path, cerr)
 	}
@@ -47,7 +47,8 @@ func loadSnapshotFile(path string, ix *index, now int64) (seq uint64, n int, err
 // snapshot covers and how many entries it read. It runs as a pipeline: one
 // goroutine reads, decodes and builds items (the allocations), the caller's
 // goroutine puts them into the shards and the ordered index.
-func loadSnapshot(db *bolt.DB, ix *index, now int64) (seq uint64, n int, err error) {
+// afterBatch, if not nil, runs after each batch joined the index.
+func loadSnapshot(db *bolt.DB, ix *index, now int64, afterBatch func()) (seq uint64, n int, err error) {
 	err = db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -82,6 +83,9 @@ func loadSnapshot(db *bolt.DB, ix *index, now int64) (seq uint64, n int, err err
 	}()
 	for b := range batches {
 		ix.attachBatch(b, now)
+		if afterBatch != nil {
+			afterBatch()
+		}
 	}
 	if readErr != nil {
 		return 0, 0, fmt.Errorf("engine: load snapshot: %w", readErr)
@@ -151,7 +155,7 @@ func (ix *index) prepare(ents []Entry, now int64) loadedKey {
 			continue
 		}
 		lk.ctype, lk.overflow = ix.fillRepl(lk.it, e, now)
-		lk.rewrite = lk.it.flags&itemMarker != 0 && (len(e.Value) > 0 || e.ContentType != "")
+		lk.rewrite = lk.it.flags()&itemMarker != 0 && (len(e.Value) > 0 || e.ContentType != "")
 	}
 	if lk.it.p.Load() == nil {
 		lk.it.setKV(key, nil)
@@ -185,7 +189,7 @@ func (ix *index) attach(lk *loadedKey, now int64) stat {
 	s := ix.shard(lk.h)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if it.flags&itemRepl != 0 {
+	if it.flags()&itemRepl != 0 {
 		ix.attachRepl(s, it, lk.h, lk.ctype, lk.overflow)
 	}
 	if lk.local != nil {
@@ -193,9 +197,10 @@ func (ix *index) attach(lk *loadedKey, now int64) stat {
 			s.locals = make(map[*item]*slot)
 		}
 		s.locals[it] = lk.local
-		it.flags |= itemLocal
+		it.setFlags(it.flags() | itemLocal)
 	}
 	s.t.put(it, lk.h)
+	ix.attachQueues(s, it)
 	if lk.rewrite {
 		ix.markDirty(s, it.key())
 	}

@@ -55,6 +55,35 @@ func (m *metrics) register(r prometheus.Registerer, e *Engine) error {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "disperse_expired_entries_total", Help: "Values expired, and tombstones, expiry markers and local slots collected.",
 		}, func() float64 { return float64(e.ix.expired.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "disperse_memory_used_bytes", Help: "Memory the accounting charges for the index (keys, values, their structures).",
+		}, func() float64 { return float64(e.ix.used()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "disperse_memory_budget_bytes", Help: "The most the accounting may charge for the index (a share of --max-memory); 0 without a bound.",
+		}, func() float64 { return float64(e.budget) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "disperse_memory_max_bytes", Help: "The node's memory bound (--max-memory); 0 without one.",
+		}, func() float64 { return float64(e.cfg.MaxMemory) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "disperse_resident_memory_bytes", Help: "The process's resident memory as the operating system counts it.",
+		}, func() float64 { return float64(processResident()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "disperse_eviction_stubs", Help: "Keys whose value was evicted, kept as stubs (key, version, expiry).",
+		}, func() float64 { return float64(e.ix.stubs.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "disperse_evictions_total", Help: "Evictions at the memory bound, by reason: value (a value became a stub), stub (a stub was dropped).",
+			ConstLabels: prometheus.Labels{"reason": "value"},
+		}, func() float64 { return float64(e.ix.evicted.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "disperse_evictions_total", Help: "Evictions at the memory bound, by reason: value (a value became a stub), stub (a stub was dropped).",
+			ConstLabels: prometheus.Labels{"reason": "stub"},
+		}, func() float64 { return float64(e.ix.stubsDropped.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "disperse_cache_hits_total", Help: "Reads that found a visible value.",
+		}, func() float64 { return float64(e.hits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "disperse_cache_misses_total", Help: "Reads of absent, deleted, expired or evicted keys.",
+		}, func() float64 { return float64(e.misses.Load()) }),
 	}
 	for i, c := range cs {
 		if err := r.Register(c); err != nil {

@@ -28,7 +28,10 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"disperse_keys", "disperse_tombstones", "disperse_wal_bytes",
-		"disperse_wal_fsync_seconds", "disperse_snapshot_seconds", "disperse_expired_entries_total"} {
+		"disperse_wal_fsync_seconds", "disperse_snapshot_seconds", "disperse_expired_entries_total",
+		"disperse_memory_used_bytes", "disperse_memory_budget_bytes", "disperse_memory_max_bytes",
+		"disperse_resident_memory_bytes", "disperse_eviction_stubs", "disperse_evictions_total",
+		"disperse_cache_hits_total", "disperse_cache_misses_total"} {
 		if !names[want] {
 			t.Errorf("metric %s missing", want)
 		}

@@ -1,7 +1,37 @@
 package engine
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
 
 // populateFlag asks the kernel to map the whole snapshot at once when it
 // is loaded, instead of one page fault per page as the cursor walks it.
 const populateFlag = syscall.MAP_POPULATE
+
+// dropResident tells the kernel that the writable snapshot handle's
+// mapped pages are not needed in this process: they stay in the page
+// cache (or on disk) and fault back in when a snapshot reads them. Opening
+// the handle walks every page (to rebuild the freelist) and a snapshot
+// touches the pages it changes; without this they would count in the
+// node's resident memory for as long as it runs. The mapping is read-only
+// and shared, so nothing is lost. Callers hold off snapshots (Open, or
+// e.snapMu after a commit), the only users of the handle.
+func dropResident(db *bolt.DB) {
+	if db == nil {
+		return
+	}
+	// Only the pages in use, below the high-water mark, are surely mapped:
+	// bbolt grows the file ahead of its map, and madvise past the map
+	// would reach memory that is not the file's.
+	var size int64
+	if err := db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil || size == 0 {
+		return
+	}
+	page := int64(os.Getpagesize())
+	n := size / page * page
+	_, _, _ = unix.Syscall(unix.SYS_MADVISE, db.Info().Data, uintptr(n), unix.MADV_DONTNEED)
+}

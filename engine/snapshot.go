@@ -92,6 +92,7 @@ func (e *Engine) snapshotLocked() error {
 	e.walSince.Store(0)
 	e.gate.Unlock()
 
+	defer e.ix.snapKeys.Store(0)
 	keys := flatten(dirty)
 	if len(keys) == 0 && seq == e.snapSeq.Load() {
 		return nil
@@ -113,19 +114,60 @@ func (e *Engine) snapshotLocked() error {
 	return nil
 }
 
-// writeSnapshot writes the current state of keys and seq in one
-// transaction. Keys no longer in the index are deleted. A failed
-// transaction gives back the disk space it took (giveBack).
+// snapshotTxNodes is the most pages one snapshot transaction may change.
+// bbolt keeps every page a transaction changes in memory (as a node, and
+// as a page buffer at commit) until it commits: keys spread over the file
+// change about a page (4 KiB) each, keys written in order many to a page.
+// A bound on the pages, not the keys, bounds that memory whatever the size
+// of the file and the order of the keys. With a memory bound the pages
+// take at most 1/64 of it; fewer pages per transaction cost more commits
+// (two fsyncs each).
+func snapshotTxNodes(maxMemory int64) int64 {
+	if maxMemory == 0 {
+		return 1 << 16
+	}
+	return min(max(maxMemory/64/4096, 256), 1<<16)
+}
+
+// writeSnapshot writes the current state of keys, in transactions of at
+// most snapshotTxNodes changed pages, and seq with the last. Keys no
+// longer in the index are deleted. A failed transaction gives back the
+// disk space it took (giveBack); those committed before it stay, which is
+// harmless: they hold states newer than the seq still in force, and
+// replaying the log after that seq over them changes nothing (Apply
+// decides by version).
 func (e *Engine) writeSnapshot(keys []string, seq uint64) error {
+	limit := snapshotTxNodes(e.cfg.MaxMemory)
+	for {
+		n, err := e.writeSnapshotTx(keys, seq, limit)
+		dropResident(e.db) // the pages it read through the map
+		if err != nil || n == len(keys) {
+			return err
+		}
+		keys = keys[n:]
+	}
+}
+
+// writeSnapshotTx writes the current state of keys in one transaction
+// until it has changed limit pages, and seq if it got to the end of keys.
+// It returns how many keys it wrote.
+func (e *Engine) writeSnapshotTx(keys []string, seq uint64, limit int64) (int, error) {
 	var (
 		a    arena
 		ents []Entry
+		n    int
 	)
 	before, statErr := fileSize(e.db.Path())
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketKeys)
 		b.FillPercent = snapshotFillPercent
-		for _, k := range keys {
+		for n = 0; n < len(keys); n++ {
+			if n > 0 && n%16 == 0 {
+				if st := tx.Stats(); st.GetNodeCount() >= limit {
+					return nil // the rest go in the next transaction
+				}
+			}
+			k := keys[n]
 			var v []byte
 			var ok bool
 			v, ents, ok = e.ix.encodeItem(k, &a, ents)
@@ -151,9 +193,9 @@ func (e *Engine) writeSnapshot(keys []string, seq uint64) error {
 		if statErr == nil {
 			err = errors.Join(err, e.giveBack(before))
 		}
-		return err
+		return 0, err
 	}
-	return nil
+	return n, nil
 }
 
 // giveBack truncates the snapshot file to size, its size before a
@@ -255,6 +297,7 @@ func (ix *index) swapDirty() []map[string]struct{} {
 		s.mu.Lock()
 		out[i], s.dirty = s.dirty, nil
 		s.mu.Unlock()
+		ix.snapKeys.Add(int64(len(out[i]))) // still held, until the snapshot ends
 		ix.dirtyN.Add(-int64(len(out[i])))
 	}
 	return out
