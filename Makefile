@@ -139,13 +139,13 @@ bench-security: build
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
 		-addext subjectAltName=IP:127.0.0.1 -keyout "$$dir/key.pem" -out "$$dir/cert.pem" 2>/dev/null; \
 	tok=$$(openssl rand -hex 32); \
-	./$(BIN) serve --name open --gossip-port 17980 --resp-port 0 --http-port 18030 --data-dir "$$dir/open" --log-level error & openpid=$$!; pids="$$pids $$!"; \
-	AUTH_TOKEN=$$tok ./$(BIN) serve --name tls --gossip-port 17981 --resp-port 0 --http-port 18031 --data-dir "$$dir/tls" \
+	./$(BIN) serve --name open --gossip-port 17990 --resp-port 0 --http-port 18040 --data-dir "$$dir/open" --log-level error & openpid=$$!; pids="$$pids $$!"; \
+	AUTH_TOKEN=$$tok ./$(BIN) serve --name tls --gossip-port 17991 --resp-port 0 --http-port 18041 --data-dir "$$dir/tls" \
 		--tls-cert "$$dir/cert.pem" --tls-key "$$dir/key.pem" --log-level error & tlspid=$$!; pids="$$pids $$!"; \
-	AUTH_TOKEN=$$tok ./$(BIN) serve --name auth --gossip-port 17982 --resp-port 0 --http-port 18032 --data-dir "$$dir/auth" --log-level error & authpid=$$!; pids="$$pids $$!"; \
-	./$(BIN) ready --addr http://127.0.0.1:18030 --timeout 60s; \
-	./$(BIN) ready --addr https://127.0.0.1:18031 --cacert "$$dir/cert.pem" --timeout 60s; \
-	./$(BIN) ready --addr http://127.0.0.1:18032 --timeout 60s; \
+	AUTH_TOKEN=$$tok ./$(BIN) serve --name auth --gossip-port 17992 --resp-port 0 --http-port 18042 --data-dir "$$dir/auth" --log-level error & authpid=$$!; pids="$$pids $$!"; \
+	./$(BIN) ready --addr http://127.0.0.1:18040 --timeout 60s; \
+	./$(BIN) ready --addr https://127.0.0.1:18041 --cacert "$$dir/cert.pem" --timeout 60s; \
+	./$(BIN) ready --addr http://127.0.0.1:18042 --timeout 60s; \
 	if ! command -v wrk >/dev/null; then \
 		echo 'bench-security: installing wrk (Debian package wrk)'; \
 		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true; \
@@ -176,18 +176,18 @@ bench-security: build
 		tool=$$1; op=$$2; name=$$3; gpid=$$4; gurl=$$5; shift 5; : >"$$dir/r.open"; : >"$$dir/r.guarded"; \
 		echo "== $$tool, $$op, 64 clients, 100-byte values: an open node (plain HTTP, no token) vs $$name"; \
 		for kind in open guarded open guarded open; do \
-			if [ $$kind = open ]; then run1 $$tool $$op open $$openpid http://127.0.0.1:18030; \
+			if [ $$kind = open ]; then run1 $$tool $$op open $$openpid http://127.0.0.1:18040; \
 			else run1 $$tool $$op guarded $$gpid $$gurl "$$@"; fi; \
 		done; \
 		awk -v name="$$name" -v tool=$$tool 'FNR==1{f++} {r[f]+=$$1; c[f]+=$$2; n[f]++} END { \
 			printf "%s: %s / open: %.3f of the requests/s (means %.0f and %.0f), %.3f by node CPU per request (%.1f and %.1f us)\n", \
 				tool, name, (r[2]/n[2])/(r[1]/n[1]), r[2]/n[2], r[1]/n[1], (c[1]/n[1])/(c[2]/n[2]), c[2]/n[2], c[1]/n[1] }' "$$dir/r.open" "$$dir/r.guarded"; \
 	}; \
-	compare disperse get "GET with a token over TLS" $$tlspid https://127.0.0.1:18031 --token $$tok --cacert "$$dir/cert.pem"; \
-	compare disperse put "PUT with a token" $$authpid http://127.0.0.1:18032 --token $$tok; \
+	compare disperse get "GET with a token over TLS" $$tlspid https://127.0.0.1:18041 --token $$tok --cacert "$$dir/cert.pem"; \
+	compare disperse put "PUT with a token" $$authpid http://127.0.0.1:18042 --token $$tok; \
 	if command -v wrk >/dev/null; then \
-		compare wrk get "GET with a token over TLS" $$tlspid https://127.0.0.1:18031 -H "Authorization: Bearer $$tok"; \
-		compare wrk put "PUT with a token" $$authpid http://127.0.0.1:18032 -H "Authorization: Bearer $$tok"; \
+		compare wrk get "GET with a token over TLS" $$tlspid https://127.0.0.1:18041 -H "Authorization: Bearer $$tok"; \
+		compare wrk put "PUT with a token" $$authpid http://127.0.0.1:18042 -H "Authorization: Bearer $$tok"; \
 	else \
 		echo 'bench-security: wrk not installed and apt-get could not install it; the wrk figures are skipped'; \
 	fi
