@@ -27,6 +27,7 @@ const (
 	CodeInternal         = "internal"
 	CodeUnavailable      = "unavailable"
 	CodeDiskFull         = "disk_full"
+	CodeMemoryFull       = "memory_full"
 )
 
 // Error is a request error: it carries the status and code it is answered
@@ -74,6 +75,8 @@ func statusOf(err error) (status int, code, msg string, server bool) {
 		return e.Status, e.Code, e.Msg, e.Status >= 500
 	case errors.Is(err, wal.ErrDiskFull):
 		return http.StatusInsufficientStorage, CodeDiskFull, "the node's disk is full", true
+	case errors.Is(err, engine.ErrMemoryFull):
+		return http.StatusInsufficientStorage, CodeMemoryFull, "the node is at its memory bound (--max-memory) and its eviction policy found nothing to evict", false
 	case errors.Is(err, engine.ErrClosed), errors.Is(err, wal.ErrClosed):
 		return http.StatusServiceUnavailable, CodeUnavailable, "the node is shutting down", true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/disperse/disperse/cluster"
+	"github.com/disperse/disperse/engine"
 	"github.com/disperse/disperse/httpd"
 	"github.com/disperse/disperse/wal"
 )
@@ -142,6 +143,13 @@ type Config struct {
 	// Insecure allows a non-loopback bind without client tokens or without
 	// a cluster key. Default false.
 	Insecure bool
+	// MaxMemory bounds the memory the node holds, in bytes; 0 is no bound.
+	// Default: engine.DefaultMaxMemory of the cgroup's memory.max (3/4 of
+	// a container's memory limit), else none.
+	MaxMemory int64
+	// Eviction is what the node does at MaxMemory. Default
+	// engine.EvictAllKeys.
+	Eviction engine.Policy
 }
 
 // setting is one node setting: its flag, its environment variable, its
@@ -188,6 +196,8 @@ func settings() []setting {
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }},
 		{"log-format", "LOG_FORMAT", "text", "text or json", func(c *Config, v string) error { return parseFormat(v, &c.LogFormat) }},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "how long SIGTERM waits for in-flight requests", func(c *Config, v string) error { return parseDuration(v, false, &c.ShutdownTimeout) }},
+		{"max-memory", "MAX_MEMORY", "auto", "bound on the memory the node holds (e.g. 2GiB, at least 32MiB); auto: 3/4 of the container's memory limit when there is one, else none; none: no bound", func(c *Config, v string) error { return parseMaxMemory(v, &c.MaxMemory) }},
+		{"eviction", "EVICTION", "allkeys", "at --max-memory: allkeys (any key, by SIEVE), volatile (keys with a TTL), volatile-ttl (soonest expiry first) or noeviction (writes answer 507)", func(c *Config, v string) error { return parseEviction(v, &c.Eviction) }},
 		{"auth-file", "AUTH_FILE", "", "client tokens, one per line: name scope(read|write|admin) token", func(c *Config, v string) error { return parseAuthFile(v, c) }},
 		{"auth-token", "AUTH_TOKEN", "", "one client token of scope admin (prefer the variable: flags show in ps)", func(c *Config, v string) error { return parseAuthToken(v, &c.AuthToken) }},
 		{"metrics-public", "METRICS_PUBLIC", "false", "serve /metrics without a token", func(c *Config, v string) error { return parseBool(v, &c.MetricsPublic) }},
@@ -663,5 +673,31 @@ func parseFormat(v string, dst *string) error {
 		return fmt.Errorf("%q is not text or json", v)
 	}
 	*dst = v
+	return nil
+}
+
+// cgroupMemoryMax is where a container's memory limit is read (cgroup v2).
+const cgroupMemoryMax = "/sys/fs/cgroup/memory.max"
+
+// parseMaxMemory reads --max-memory: a size of at least
+// engine.MinMaxMemory, "none" (or 0), or "auto".
+func parseMaxMemory(v string, dst *int64) error {
+	switch v {
+	case "auto":
+		*dst = engine.DefaultMaxMemory(cgroupMemoryMax)
+		return nil
+	case "none", "0":
+		*dst = 0
+		return nil
+	}
+	return parseSize(v, engine.MinMaxMemory, dst)
+}
+
+func parseEviction(v string, dst *engine.Policy) error {
+	p, err := engine.ParsePolicy(v)
+	if err != nil {
+		return fmt.Errorf("%q is not noeviction, allkeys, volatile or volatile-ttl", v)
+	}
+	*dst = p
 	return nil
 }

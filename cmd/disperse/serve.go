@@ -243,6 +243,9 @@ func engineConfig(cfg Config, log *slog.Logger, reg prometheus.Registerer) engin
 		TombstoneTTL:     cfg.TombstoneTTL,
 		Logger:           log.With("component", "engine"),
 		Registerer:       reg,
+		MaxMemory:        cfg.MaxMemory,
+		Eviction:         cfg.Eviction,
+		SetMemoryLimit:   true,
 	}
 }
 

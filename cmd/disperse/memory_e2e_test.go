@@ -1,0 +1,213 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// e2eBound is the --max-memory of the memory tests, and e2eOverhead what
+// they allow resident memory above it: the binary's code and data, the
+// runtime, the HTTP server and gossip, and the snapshot's mapped pages
+// (the figure BENCHMARKS.md states).
+const (
+	e2eBound    = 64 << 20
+	e2eOverhead = 48 << 20
+)
+
+// rssOf reads a process's resident memory (RssAnon plus RssFile).
+func rssOf(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, line := range strings.Split(string(b), "\n") {
+		name, rest, _ := strings.Cut(line, ":")
+		if name == "RssAnon" || name == "RssFile" {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			total += kb << 10
+		}
+	}
+	return total
+}
+
+// peakRSS samples the resident memory of p until stop is called, which
+// returns the largest sample.
+func peakRSS(p *proc) (stop func() int64) {
+	var peak atomic.Int64
+	done, quit := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if r := rssOf(p.cmd.Process.Pid); r > peak.Load() {
+				peak.Store(r)
+			}
+			select {
+			case <-quit:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 { close(quit); <-done; return peak.Load() }
+}
+
+// fillHTTP PUTs keys m-from..m-(to-1) with 1000-byte values from 16
+// clients and counts the answers by status.
+func fillHTTP(t *testing.T, p *proc, from, to int) map[int]int {
+	t.Helper()
+	value := strings.Repeat("v", 1000)
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var next atomic.Int64
+	next.Store(int64(from))
+	var wg sync.WaitGroup
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= to {
+					return
+				}
+				status, err := httpPut(c, fmt.Sprintf("%s/cache/m-%d", p.url, i), value)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				counts[status]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return counts
+}
+
+// e2eFillCount is how many 1000-byte keys make three times the bound.
+const e2eFillCount = 3 * e2eBound / 1100
+
+// TestE2EMaxMemoryAllKeys fills a node with --max-memory to three times
+// the bound over HTTP: every PUT succeeds, resident memory stays within the
+// bound plus the overhead, the first keys are evicted (404) and stay so
+// after a restart, and the last ones are served.
+func TestE2EMaxMemoryAllKeys(t *testing.T) {
+	needBinary(t)
+	dir := t.TempDir()
+	flags := []string{"--max-memory", fmt.Sprint(e2eBound), "--eviction", "allkeys", "--fsync", "never"}
+	p := startNode(t, dir, flags...)
+	p.waitReady(t)
+	stop := peakRSS(p)
+	counts := fillHTTP(t, p, 0, e2eFillCount)
+	peak := stop()
+	t.Logf("%d PUTs: %v; peak resident memory %.1f MiB (bound %d MiB)", e2eFillCount, counts, float64(peak)/(1<<20), e2eBound>>20)
+	if counts[http.StatusOK] != e2eFillCount {
+		t.Fatalf("answers %v, want %d 200s", counts, e2eFillCount)
+	}
+	if peak > e2eBound+e2eOverhead {
+		t.Errorf("peak resident memory %d, bound %d plus %d", peak, e2eBound, e2eOverhead)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	served := func(i int) bool {
+		status, _, err := httpGet(c, fmt.Sprintf("%s/cache/m-%d", p.url, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status == http.StatusOK
+	}
+	var gone []int
+	for i := 0; i < 200; i++ {
+		if !served(i) {
+			gone = append(gone, i)
+		}
+	}
+	if len(gone) < 150 {
+		t.Fatalf("only %d of the first 200 keys evicted", len(gone))
+	}
+	if !served(e2eFillCount - 1) {
+		t.Fatal("the last key written is not served")
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	p = startNode(t, dir, flags...)
+	p.waitReady(t)
+	for _, i := range gone {
+		status, _, err := httpGet(c, fmt.Sprintf("%s/cache/m-%d", p.url, i))
+		if err != nil || status != http.StatusNotFound {
+			t.Fatalf("evicted key m-%d after a restart: %d, %v", i, status, err)
+		}
+	}
+	if !served(e2eFillCount - 1) {
+		t.Fatal("the last key written is not served after a restart")
+	}
+}
+
+// TestE2EMaxMemoryNoEviction: under noeviction a node at its bound answers
+// PUTs 507 memory_full, keeps serving reads and deletes, and takes writes
+// again once deletes made room.
+func TestE2EMaxMemoryNoEviction(t *testing.T) {
+	needBinary(t)
+	p := startNode(t, t.TempDir(), "--max-memory", fmt.Sprint(e2eBound), "--eviction", "noeviction", "--fsync", "never")
+	p.waitReady(t)
+	stop := peakRSS(p)
+	counts := fillHTTP(t, p, 0, e2eFillCount)
+	peak := stop()
+	t.Logf("%d PUTs: %v; peak resident memory %.1f MiB", e2eFillCount, counts, float64(peak)/(1<<20))
+	if counts[http.StatusInsufficientStorage] == 0 || counts[http.StatusOK]+counts[http.StatusInsufficientStorage] != e2eFillCount {
+		t.Fatalf("answers %v", counts)
+	}
+	if peak > e2eBound+e2eOverhead {
+		t.Errorf("peak resident memory %d, bound %d plus %d", peak, e2eBound, e2eOverhead)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	req, _ := http.NewRequest(http.MethodPut, p.url+"/cache/one-more", strings.NewReader(strings.Repeat("v", 1000)))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Code string }
+	err = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInsufficientStorage || err != nil || body.Code != "memory_full" {
+		t.Fatalf("PUT at the bound: %d %q (%v), want 507 memory_full", resp.StatusCode, body.Code, err)
+	}
+	// Reads and deletes work at the bound.
+	held := counts[http.StatusOK]
+	found := 0
+	for i := 0; i < e2eFillCount && found < held/2; i++ {
+		status, _, err := httpGet(c, fmt.Sprintf("%s/cache/m-%d", p.url, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != http.StatusOK {
+			continue
+		}
+		found++
+		req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/cache/m-%d", p.url, i), nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("DELETE at the bound: %d", resp.StatusCode)
+		}
+	}
+	if status, err := httpPut(c, p.url+"/cache/after-deletes", strings.Repeat("v", 1000)); err != nil || status != http.StatusOK {
+		t.Fatalf("PUT after deletes: %d, %v", status, err)
+	}
+}
