@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,17 +26,28 @@ type respListener struct {
 }
 
 // startRESP serves the Redis protocol over the cluster node on the bind
-// address and --resp-port; nil when the port is 0. auth, if not nil, checks
-// AUTH tokens.
-func startRESP(cfg Config, cn *cluster.Node, eng *engine.Engine, log *slog.Logger, reg prometheus.Registerer,
-	auth func(string) (string, bool)) (*respListener, error) {
+// address and --resp-port; nil when the port is 0. The client tokens and
+// TLS of the HTTP API apply: with tokens, a connection must AUTH (or HELLO
+// ... AUTH) first, and the token's scope gates commands.
+func startRESP(cfg Config, cn *cluster.Node, eng *engine.Engine, log *slog.Logger, reg prometheus.Registerer) (*respListener, error) {
 	if cfg.RESPPort == 0 {
 		return nil, nil
+	}
+	var auth func(string) (string, bool)
+	if tokens, err := cfg.clientTokens(); err != nil {
+		return nil, err
+	} else if tokens.Len() > 0 {
+		auth = tokens.Authenticate
+	}
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
 	}
 	srv, err := resp.New(resp.Config{
 		MaxKeyBytes:   cfg.MaxKeyBytes,
 		MaxValueBytes: cfg.MaxValueBytes,
 		Authenticate:  auth,
+		OOMError:      engine.ErrMemoryFull,
 		Keys:          func() int { return eng.Stats().Keys },
 		Fsync:         cfg.Fsync.String(),
 		Version:       version,
@@ -53,9 +65,12 @@ func startRESP(cfg Config, cn *cluster.Node, eng *engine.Engine, log *slog.Logge
 		}
 		return nil, fmt.Errorf("resp port %d: %w", cfg.RESPPort, err)
 	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	r := &respListener{srv: srv, addr: ln.Addr().String(), timeout: cfg.ShutdownTimeout, served: make(chan error, 1)}
 	go func() { r.served <- srv.Serve(ln) }()
-	log.Info("redis protocol listening", "resp", r.addr)
+	log.Info("redis protocol listening", "resp", r.addr, "tls", tlsCfg != nil, "tokens", auth != nil)
 	return r, nil
 }
 

@@ -154,3 +154,31 @@ func TestE2ERESPCrashKeepsAcknowledgedSets(t *testing.T) {
 	}
 	t.Logf("%d acknowledged SETs checked after SIGKILL", 2*acked.Load())
 }
+
+// TestE2ERESPTokens: with --auth-token, the Redis port asks for the same
+// token: nothing runs before AUTH, and the token's scope (admin) allows
+// everything after.
+func TestE2ERESPTokens(t *testing.T) {
+	needBinary(t)
+	ctx := context.Background()
+	tok := "0123456789abcdef0123456789abcdef"
+	p := startNode(t, t.TempDir(), "--fsync", "never", "--auth-token", tok)
+	p.waitReady(t)
+	anon := respClient(t, p)
+	if err := anon.Set(ctx, "k", "v", 0).Err(); err == nil || err.Error() != "NOAUTH Authentication required." {
+		t.Errorf("SET without a token: %v", err)
+	}
+	wrong := redis.NewClient(&redis.Options{Addr: p.resp, Password: "nope", DisableIdentity: true, MaxRetries: -1})
+	defer wrong.Close()
+	if err := wrong.Ping(ctx).Err(); err == nil || err.Error() != "WRONGPASS invalid username-password pair or user is disabled." {
+		t.Errorf("a wrong token: %v", err)
+	}
+	r := redis.NewClient(&redis.Options{Addr: p.resp, Password: tok, DisableIdentity: true, MaxRetries: -1})
+	defer r.Close()
+	if err := r.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET with the token: %v", err)
+	}
+	if err := r.FlushAll(ctx).Err(); err != nil {
+		t.Errorf("FLUSHALL with the admin token: %v", err)
+	}
+}

@@ -150,7 +150,7 @@ func start(cfg Config, log *slog.Logger, h *switchHandler, reg *prometheus.Regis
 		n.close(log)
 		return nil, fmt.Errorf("http: %w", err)
 	}
-	if n.resp, err = startRESP(cfg, cn, eng, log, reg, nil); err != nil {
+	if n.resp, err = startRESP(cfg, cn, eng, log, reg); err != nil {
 		n.close(log)
 		return nil, err
 	}
