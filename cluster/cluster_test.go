@@ -47,6 +47,8 @@ type testCluster struct {
 	faults *Faults
 	nodes  []*testNode
 	tune   func(*Config, *engine.Config)
+	// wrap, if set, stands between a node and its engine.
+	wrap func(name string, s Store) Store
 }
 
 // testConfig is a short-interval configuration for in-process clusters.
@@ -118,7 +120,11 @@ func (c *testCluster) start(i int) {
 		ln.Close()
 		c.t.Fatalf("open engine of %s: %v", tn.name, err)
 	}
-	node, err := New(cfg, eng)
+	var store Store = eng
+	if c.wrap != nil {
+		store = c.wrap(tn.name, eng)
+	}
+	node, err := New(cfg, store)
 	if err != nil {
 		ln.Close()
 		_ = eng.Close()

@@ -233,6 +233,9 @@ func (s *syncer) reconcile(p peerInfo, leaves []int, fresh, peerFresh bool, st *
 			case ok && v.Compare(e.Version) > 0:
 				want[leaf] = append(want[leaf], h)
 			case ok && v == e.Version:
+			case e.Evicted:
+				// Evicted here: nothing to send, and the stub keeps the
+				// peer from sending the value back.
 			case fresh || e.Version.Time >= horizon:
 				push = append(push, e)
 			case peerFresh && !ok:

@@ -116,7 +116,7 @@ func (n *Node) servePull(w http.ResponseWriter, r *http.Request) {
 			set[h] = true
 		}
 		for _, e := range n.store.LeafEntries(leaf) {
-			if set[keyHash(e.Key)] && offer(&e) {
+			if set[keyHash(e.Key)] && offer(&e) && !e.Evicted {
 				if err := fw.add(&e); err != nil {
 					return // the peer went away
 				}

@@ -143,6 +143,8 @@ func (n *Node) applyRemote(h header, ents []engine.Entry, repair bool) {
 		switch {
 		case e.Key == "":
 			n.reject(h.from, "bad_entry", "an entry without a key")
+		case e.Evicted:
+			n.reject(h.from, "bad_entry", fmt.Sprintf("key %q came as an eviction stub, which is never sent", truncate(e.Key, 64)))
 		case len(e.Key) > n.cfg.MaxKeyBytes || len(e.Value) > n.cfg.MaxValueBytes || len(e.ContentType) > maxContentTypeBytes:
 			n.reject(h.from, "too_large", fmt.Sprintf("key %q of %d bytes with a value of %d bytes is over the limits",
 				truncate(e.Key, 64), len(e.Key), len(e.Value)))
