@@ -46,9 +46,20 @@ func BenchmarkApplyParallel(b *testing.B) {
 	}
 }
 
+// BenchmarkGet reads 100,000 keys of 100 bytes from 2 goroutines per
+// core: unbounded, and bounded (at the bound, reads set SIEVE's visited
+// bit).
 func BenchmarkGet(b *testing.B) {
-	e := benchEngine(b, wal.SyncNever)
-	const keys = 100000
+	b.Run("unbounded", func(b *testing.B) { benchGet(b, benchEngine(b, wal.SyncNever)) })
+	b.Run("bounded", func(b *testing.B) {
+		cfg := testConfig(b.TempDir())
+		cfg.MaxMemory = MinMaxMemory
+		benchGet(b, openTest(b, cfg))
+	})
+}
+
+func benchGet(b *testing.B, e *Engine) {
+	const keys = 30000 // they fit the bounded engine's budget
 	value := make([]byte, 100)
 	batch := make([]Entry, 0, 1000)
 	for i := 0; i < keys; i++ {
