@@ -113,7 +113,10 @@ func TestPutFailsOnStalledHolder(t *testing.T) {
 	h.take = 1
 	var err error
 	mustReturn(t, "put with a stalled holder", func() {
-		_, err = c.nodes[0].store.Put(context.Background(), "p", zeros{}, PutOptions{})
+		// Far more than the socket buffers take, so the stalled transfer
+		// blocks; bounded, so an upload that never notices the stall ends
+		// (and fails the test) instead of filling the disk.
+		_, err = c.nodes[0].store.Put(context.Background(), "p", io.LimitReader(zeros{}, 256<<20), PutOptions{})
 	})
 	var se *ShardError
 	if !errors.As(err, &se) || se.Node != stalled.name || !errors.Is(err, ErrStalled) || !errors.Is(err, ErrUnavailable) {
