@@ -214,8 +214,8 @@ bench-blob: build
 	done
 
 ## bench-resp: redis-benchmark (-c 64 -d 100 -r 100000) against nodes and against Debian's
-## redis-server in one run, node and server alternated three times (median ratio); installs
-## redis-tools and redis-server when they are missing
+## redis-server in one run, node and server alternated three times (median ratio), then SET on one
+## node of three against the single node; installs redis-tools and redis-server when they are missing
 RESP_BENCH_N ?= 100000
 bench-resp: build
 	@command -v redis-benchmark >/dev/null && command -v redis-server >/dev/null || \
@@ -232,14 +232,21 @@ bench-resp: build
 	rps() { redis-benchmark -p $$1 -c 64 -d 100 -r 100000 -n $$2 -P $$3 -t $$4 --csv | tail -1 | cut -d, -f2 | tr -d '"'; }; \
 	cmp() { rs=; line=; for i in 1 2 3; do a=$$(rps $$2 $$4 $$5 $$6); b=$$(rps $$3 $$4 $$5 $$6); \
 			r=$$(awk -v a=$$a -v b=$$b 'BEGIN{printf "%.2f", a/b}'); rs="$$rs $$r"; line="$$line $$a/$$b"; done; \
-		echo "$$1: node/redis-server per s$$line; ratios$$rs, median $$(echo $$rs | tr ' ' '\n' | sort -n | sed -n 2p)"; }; \
+		echo "$$1: $${7:-node/redis-server} per s$$line; ratios$$rs, median $$(echo $$rs | tr ' ' '\n' | sort -n | sed -n 2p)"; }; \
 	n=$(RESP_BENCH_N); \
 	cmp "SET, --fsync always vs appendonly yes, appendfsync always" 16380 16390 $$n 1 set; \
 	cmp "SET, --fsync never vs no persistence" 16381 16391 $$n 1 set; \
 	cmp "GET" 16380 16390 $$n 1 get; \
 	cmp "GET -P 16 (--fsync never vs no persistence)" 16381 16391 $$((n*5)) 16 get; \
 	cmp "SET -P 16 (--fsync never vs no persistence)" 16381 16391 $$((n*5)) 16 set; \
-	cmp "SET -P 16, --fsync always vs appendfsync always" 16380 16390 $$((n*5)) 16 set
+	cmp "SET -P 16, --fsync always vs appendfsync always" 16380 16390 $$((n*5)) 16 set; \
+	for i in 1 2 3; do \
+		./$(BIN) serve --name rep$$i --gossip-port $$((17982+i)) --http-port $$((18032+i)) --resp-port $$((16381+i)) \
+			--data-dir "$$dir/rep$$i" --join 127.0.0.1:17983 --log-level warn & pids="$$pids $$!"; \
+	done; \
+	tries=0; until [ "$$(./$(BIN) members --addr http://127.0.0.1:18033 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 3 ]; do \
+		tries=$$((tries+1)); [ $$tries -le 300 ] || { echo 'bench-resp: 3 nodes not alive after 60s'; exit 1; }; sleep 0.2; done; \
+	cmp "SET, --fsync always, to one node of three (replicated to both others) vs a single node" 16382 16380 $$n 1 set 'three/single'
 
 ## fuzz: a short run of every fuzz target
 fuzz:
