@@ -9,7 +9,7 @@ TESTFLAGS ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build run test image cluster cluster-stop bench bench-http bench-blob bench-resp bench-security fuzz vet fmt clean
+.PHONY: all build run test image cluster cluster-stop bench bench-http bench-blob bench-resp bench-security bench-memory fuzz vet fmt clean
 
 all: build
 
@@ -58,6 +58,7 @@ bench: build
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'AppendParallel|SerialFsync' -benchtime 3s ./wal
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'ApplyParallel|Get$$' ./engine
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Recovery1M' -benchtime 1x -timeout 30m ./engine
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'ZipfHitRatio' -benchtime 1x -timeout 30m ./engine
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'GetRouterVsBare' ./httpd
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'PutSingleNode|PutReplicated' -benchtime 50000x -timeout 30m ./cluster
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Repair|CatchUp' -benchtime 1x -timeout 30m ./cluster
@@ -67,6 +68,7 @@ bench: build
 	@$(MAKE) --no-print-directory bench-blob
 	@$(MAKE) --no-print-directory bench-resp
 	@$(MAKE) --no-print-directory bench-security
+	@$(MAKE) --no-print-directory bench-memory
 
 # bench-http: one node with --fsync always and one with --fsync never on
 # loopback, and the baseline (a bare gin handler over a map) in a process of
@@ -247,6 +249,47 @@ bench-resp: build
 	tries=0; until [ "$$(./$(BIN) members --addr http://127.0.0.1:18033 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 3 ]; do \
 		tries=$$((tries+1)); [ $$tries -le 300 ] || { echo 'bench-resp: 3 nodes not alive after 60s'; exit 1; }; sleep 0.2; done; \
 	cmp "SET, --fsync always, to one node of three (replicated to both others) vs a single node" 16382 16380 $$n 1 set 'three/single'
+
+## bench-memory: resident memory of a node and of Debian's redis-server filled with the same
+## 1,000,000 keys of 100 bytes (redis-cli --pipe), after the fill and after a restart, with the
+## time from start to serving; then a node with --max-memory $(MEM_BENCH_BOUND) MiB under PUTs over
+## HTTP (disperse bench, 2,000,000 keys) with its peak resident memory. Installs redis-server when
+## missing.
+MEM_BENCH_KEYS ?= 1000000
+MEM_BENCH_BOUND ?= 128
+MEM_BENCH_SECONDS ?= 120
+bench-memory: build
+	@command -v redis-cli >/dev/null && command -v redis-server >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools redis-server >/dev/null; }
+	@set -e; dir=$$(mktemp -d); pids=; mkdir -p "$$dir/redis"; \
+	trap 'st=$$?; [ -z "$$pids" ] || kill $$pids 2>/dev/null; wait 2>/dev/null; rm -rf "$$dir"; exit $$st' EXIT; \
+	rss() { awk '/^VmRSS/{printf "%.1f", $$2/1024}' /proc/$$1/status; }; \
+	now() { date +%s.%N; }; \
+	gen() { awk -v n=$$1 -v size=$$2 'BEGIN{v=sprintf("%" size "s",""); gsub(/ /,"v",v); for(i=0;i<n;i++){k="k" i; printf "*3\r\n$$3\r\nSET\r\n$$%d\r\n%s\r\n$$%d\r\n%s\r\n", length(k), k, size, v}}'; }; \
+	node() { ./$(BIN) serve --name mem --gossip-port 17990 --http-port 18050 --resp-port 16392 --data-dir "$$dir/$$1" --fsync never --log-level warn $$2 & pid=$$!; pids="$$pids $$pid"; \
+		./$(BIN) ready --addr http://127.0.0.1:18050 --timeout 300s >/dev/null; }; \
+	redis() { redis-server --port 16393 --save '' --appendonly no --dir "$$dir/redis" --logfile "$$dir/redis.log" & rpid=$$!; pids="$$pids $$rpid"; \
+		until [ "$$(redis-cli -p 16393 info persistence 2>/dev/null | tr -d '\r' | grep '^loading:')" = loading:0 ]; do sleep 0.05; done; }; \
+	n=$(MEM_BENCH_KEYS); \
+	t0=$$(now); node full; gen $$n 100 | redis-cli -p 16392 --pipe >/dev/null; sleep 2; nfill=$$(rss $$pid); \
+	kill $$pid; wait $$pid || true; t0=$$(now); node full; nstart=$$(awk -v a=$$t0 -v b=$$(now) 'BEGIN{printf "%.2f", b-a}'); nrest=$$(rss $$pid); \
+	kill $$pid; wait $$pid || true; \
+	redis; gen $$n 100 | redis-cli -p 16393 --pipe >/dev/null; sleep 2; rfill=$$(rss $$rpid); redis-cli -p 16393 save >/dev/null; \
+	redis-cli -p 16393 shutdown nosave >/dev/null 2>&1 || true; wait $$rpid || true; \
+	t0=$$(now); redis; rstart=$$(awk -v a=$$t0 -v b=$$(now) 'BEGIN{printf "%.2f", b-a}'); rrest=$$(rss $$rpid); \
+	redis-cli -p 16393 shutdown nosave >/dev/null 2>&1 || true; wait $$rpid || true; \
+	echo "== $$n keys of 100 bytes: resident MiB node/redis-server"; \
+	echo "after the fill:    $$nfill / $$rfill (ratio $$(awk -v a=$$nfill -v b=$$rfill 'BEGIN{printf "%.2f", a/b}'))"; \
+	echo "after a restart:   $$nrest / $$rrest (ratio $$(awk -v a=$$nrest -v b=$$rrest 'BEGIN{printf "%.2f", a/b}'))"; \
+	echo "start to serving:  $$nstart s / $$rstart s"; \
+	b=$(MEM_BENCH_BOUND); \
+	node bounded "--max-memory $${b}MiB"; echo 0 > "$$dir/peak"; \
+	( peak=0; while kill -0 $$pid 2>/dev/null; do r=$$(awk '/^VmRSS/{print $$2}' /proc/$$pid/status 2>/dev/null); \
+		if [ "$${r:-0}" -gt $$peak ]; then peak=$$r; echo $$peak > "$$dir/peak.tmp"; mv "$$dir/peak.tmp" "$$dir/peak"; fi; sleep 0.05; done ) & sampler=$$!; \
+	echo "== --max-memory $${b}MiB, PUT over HTTP of 100-byte values to 2,000,000 keys for $(MEM_BENCH_SECONDS) s (16 clients):"; \
+	./$(BIN) bench --op put --addr http://127.0.0.1:18050 --keys 2000000 --clients 16 --duration $(MEM_BENCH_SECONDS)s; sleep 1; \
+	echo "peak resident $$(awk '{printf "%.1f", $$1/1024}' "$$dir/peak") MiB, after $$(rss $$pid) MiB; $$(curl -s http://127.0.0.1:18050/metrics | grep -E '^disperse_(keys|eviction_stubs|evictions_total|memory_used_bytes|memory_budget_bytes)' | tr '\n' ' ')"; \
+	kill $$pid; wait $$pid 2>/dev/null || true; wait $$sampler 2>/dev/null || true; pids=
 
 ## fuzz: a short run of every fuzz target
 fuzz:
