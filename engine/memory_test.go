@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -61,5 +62,38 @@ func TestAccountingCoversHeap(t *testing.T) {
 			}
 			debug.FreeOSMemory()
 		})
+	}
+}
+
+func TestDefaultMaxMemory(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		content string
+		want    int64
+	}{{"max\n", 0}, {"1073741824\n", 768 << 20}, {"16777216\n", 0}, {"garbage", 0}} {
+		path := dir + "/memory.max"
+		if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := DefaultMaxMemory(path); got != tc.want {
+			t.Errorf("memory.max %q: default bound %d, want %d", tc.content, got, tc.want)
+		}
+	}
+	if got := DefaultMaxMemory(dir + "/missing"); got != 0 {
+		t.Errorf("no memory.max: %d", got)
+	}
+}
+
+func TestParsePolicy(t *testing.T) {
+	for _, p := range []Policy{EvictAllKeys, EvictNone, EvictVolatile, EvictVolatileTTL} {
+		if got, err := ParsePolicy(p.String()); err != nil || got != p {
+			t.Errorf("ParsePolicy(%q) = %v, %v", p, got, err)
+		}
+	}
+	if _, err := ParsePolicy("lru"); err == nil {
+		t.Error("ParsePolicy(lru) succeeded")
+	}
+	if err := (Config{Dir: "d", MaxMemory: 1 << 20}).Validate(); err == nil {
+		t.Error("a bound below MinMaxMemory passed Validate")
 	}
 }
