@@ -233,7 +233,8 @@
 // anti-entropy moves nothing; BucketEntries and LeafEntries return it
 // with Evicted set, a nil Value and no content type (a stub past its
 // expiry comes as an expiry marker, Evicted unset); an entry of the same
-// or an older version loses against it, a newer one replaces it as usual;
+// or an older version loses against it, a newer one replaces it as usual
+// (an entry passed to Apply with Evicted set is ignored);
 // at its expiry it turns into an expiry marker. Stubs cost memory too:
 // once they take more than a quarter of the budget, or when there is no
 // value left to evict, the oldest stubs are dropped (the key leaves the

@@ -240,21 +240,24 @@ func (e *Engine) Apply(ent Entry) (bool, error) {
 }
 
 // ApplyBatch is Apply for many entries in one log record. It returns how
-// many were stored.
+// many were stored. Entries with Evicted set are ignored (never stored).
 func (e *Engine) ApplyBatch(ents []Entry) (int, error) {
 	var need int64 // what the values of ents may add
-	deletes := false
+	deletes, stubs := false, 0
 	for i := range ents {
 		switch {
 		case ents[i].Key == "":
 			return 0, fmt.Errorf("%w: empty key", ErrBadEntry)
 		case ents[i].Evicted:
-			return 0, fmt.Errorf("%w: %q is an eviction stub", ErrBadEntry, ents[i].Key)
+			stubs++
 		case ents[i].Deleted:
 			deletes = true
 		default:
 			need += entryCost(&ents[i])
 		}
+	}
+	if stubs > 0 {
+		ents = withoutStubs(ents, stubs)
 	}
 	if len(ents) == 0 {
 		return 0, nil
@@ -292,6 +295,19 @@ func (e *Engine) ApplyBatch(ents []Entry) (int, error) {
 		}
 	}
 	return won, nil
+}
+
+// withoutStubs returns ents without its n eviction stubs, in a new slice:
+// a stub is not data (it says a node evicted the value), so Apply ignores
+// it rather than fail the entries sent with it.
+func withoutStubs(ents []Entry, n int) []Entry {
+	out := make([]Entry, 0, len(ents)-n)
+	for i := range ents {
+		if !ents[i].Evicted {
+			out = append(out, ents[i])
+		}
+	}
+	return out
 }
 
 func (e *Engine) buffer() *[]byte {

@@ -72,8 +72,8 @@ type Entry struct {
 	// BucketEntries and LeafEntries return: the value of Key at Version was
 	// evicted on this node (Value is nil), and the node keeps the key,
 	// Version and ExpiresAt so that its digests still match peers that hold
-	// the value. A stub is never sent to a peer. Apply refuses entries with
-	// Evicted set (ErrBadEntry).
+	// the value. A stub is never sent to a peer; Apply ignores entries with
+	// Evicted set (they are not stored and not counted).
 	Evicted bool
 }
 

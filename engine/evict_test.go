@@ -445,7 +445,7 @@ func missing(t *testing.T, e *Engine, n int) []int {
 }
 
 // TestStubVersions: an entry newer than a stub replaces it, an older or
-// equal one loses, and callers cannot apply stubs.
+// equal one loses, and stubs passed to Apply are ignored.
 func TestStubVersions(t *testing.T) {
 	bound := int64(MinMaxMemory)
 	e := openTest(t, boundedConfig(t.TempDir(), bound, EvictAllKeys))
@@ -479,8 +479,16 @@ func TestStubVersions(t *testing.T) {
 	if ok, err := e.Apply(del(keyOf(gone[1]), ver(int64(gone[1])+1, 0, 1))); !ok || err != nil {
 		t.Fatalf("delete over a stub: %v, %v", ok, err)
 	}
-	if _, err := e.Apply(Entry{Key: "x", Version: ver(1, 0, 1), Evicted: true}); !errors.Is(err, ErrBadEntry) {
-		t.Fatalf("applying a stub: %v, want ErrBadEntry", err)
+	// A stub sent by mistake is ignored, and the entries beside it go in.
+	n, err := e.ApplyBatch([]Entry{{Key: keyOf(gone[2]), Version: ver(int64(n)+5, 0, 1), Evicted: true}, put("beside", "x", ver(1, 0, 1))})
+	if err != nil || n != 1 {
+		t.Fatalf("a stub beside a value: %d stored, %v", n, err)
+	}
+	if !e.ix.stubOf(keyOf(gone[2])) {
+		t.Fatal("an applied stub replaced the key's stub")
+	}
+	if _, ok := e.Get("beside"); !ok {
+		t.Fatal("the value beside a stub is missing")
 	}
 }
 
