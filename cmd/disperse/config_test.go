@@ -27,7 +27,7 @@ func TestParseServeDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		GossipPort: 7946, HTTPPort: 8000, Bind: "127.0.0.1", DataDir: "./data",
+		GossipPort: 7946, HTTPPort: 8000, RESPPort: 6379, Bind: "127.0.0.1", DataDir: "./data",
 		Fsync: wal.SyncAlways, SnapshotInterval: 60 * time.Second, SnapshotWALBytes: 64 << 20,
 		MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, BlobDataShards: 4, BlobParityShards: 2,
 		BlobRebuildAfter: 10 * time.Minute, BlobIdleTimeout: 30 * time.Second,
