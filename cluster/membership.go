@@ -39,6 +39,10 @@ type meta struct {
 	ID string `json:"id,omitempty"`
 	// Synced is when the node was last known in sync, Unix milliseconds.
 	Synced int64 `json:"s,omitempty"`
+	// Joining: the node has not finished its first sync since it started;
+	// it syncs with its peers itself, one at a time, so they do not start
+	// syncs towards it.
+	Joining bool `json:"j,omitempty"`
 }
 
 func decodeMeta(b []byte) meta {
@@ -83,7 +87,7 @@ func (m *membership) localMeta() meta {
 	m.mu.RLock()
 	leaving := m.leaving
 	m.mu.RUnlock()
-	mt := meta{HTTP: m.n.cfg.HTTPAddr, Leaving: leaving, ID: strconv.FormatUint(m.id.id, 16)}
+	mt := meta{HTTP: m.n.cfg.HTTPAddr, Leaving: leaving, ID: strconv.FormatUint(m.id.id, 16), Joining: m.n.sync.joining()}
 	if t := m.id.lastSynced(); !t.IsZero() {
 		mt.Synced = t.UnixMilli()
 	}
@@ -222,10 +226,11 @@ func (m *membership) count(state string) int {
 
 // peer is a live peer as the other parts of the node need it.
 type peerInfo struct {
-	name   string
-	node   memberlist.Node
-	http   string
-	synced time.Time
+	name    string
+	node    memberlist.Node
+	http    string
+	synced  time.Time
+	joining bool
 }
 
 // live returns the live (alive, not left) peers.
@@ -237,7 +242,7 @@ func (m *membership) live() []peerInfo {
 		if name == m.n.cfg.Name || mb.state != StateAlive {
 			continue
 		}
-		p := peerInfo{name: name, node: mb.node, http: mb.meta.HTTP}
+		p := peerInfo{name: name, node: mb.node, http: mb.meta.HTTP, joining: mb.meta.Joining}
 		if mb.meta.Synced > 0 {
 			p.synced = time.UnixMilli(mb.meta.Synced)
 		}

@@ -19,9 +19,10 @@ import (
 type replicator struct {
 	n *Node
 
-	mu    sync.RWMutex
-	peers map[string]*peer // live peers, each with its sender
-	done  bool
+	mu     sync.RWMutex
+	peers  map[string]*peer // live peers, each with its sender
+	done   bool
+	recent recentRing // this node's writes of the last recentWindow
 }
 
 func newReplicator(n *Node) *replicator {
@@ -128,9 +129,46 @@ func (r *replicator) start(mn memberlist.Node) {
 		name: mn.Name, max: r.n.cfg.ReplicationQueue, node: mn,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
+	// The peer may have compared trees with this node before this node
+	// saw it alive: send it the recent writes again, those this node still
+	// holds as their key's newest, or have the syncer repair it when the
+	// ring is short.
+	recent, whole := r.recent.since(time.Now())
+	for _, e := range recent {
+		if !r.holds(e) {
+			continue
+		}
+		if len(p.queue) == p.max {
+			whole = false
+			break
+		}
+		p.queue = append(p.queue, e)
+		p.size += entrySize(&e)
+	}
+	if len(p.queue) > 0 {
+		p.wake <- struct{}{}
+	}
+	if !whole {
+		r.n.sync.markDirty(mn.Name)
+	}
 	r.peers[mn.Name] = p
 	r.n.wg.Add(1)
 	go r.run(p)
+}
+
+// holds reports whether e is still the newest write of its key here; an
+// evicted value is not (its stub keeps the version but Get misses), an
+// expired one is (its marker still beats older copies).
+func (r *replicator) holds(e engine.Entry) bool {
+	st := r.n.store
+	if v, ok := st.Head(e.Key); !ok || v != e.Version {
+		return false
+	}
+	if e.Deleted || e.ExpiresAt != 0 && e.ExpiresAt <= time.Now().UnixNano() {
+		return true
+	}
+	_, visible := st.Get(e.Key)
+	return visible
 }
 
 // stop stops replicating to a peer that died or left; what was queued for
@@ -157,13 +195,17 @@ func (r *replicator) close() {
 	}
 }
 
-// fanOut queues e for every live peer.
+// fanOut queues e for every live peer and keeps it for peers that turn
+// alive within recentWindow. A peer whose queue is full is left to the
+// syncer.
 func (r *replicator) fanOut(e engine.Entry) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	r.recent.add(time.Now(), e)
 	for _, p := range r.peers {
 		if !p.push(e) {
 			r.n.metrics.entriesDropped.Inc()
+			r.n.sync.markDirty(p.name)
 		}
 	}
 }
@@ -219,12 +261,13 @@ func (r *replicator) linger(p *peer) {
 	}
 }
 
-// send sends entries to node as one batch; a failure is counted and left
-// to the sync.
+// send sends entries to node as one batch; a failure is counted and the
+// peer left to the syncer.
 func (r *replicator) send(node *memberlist.Node, batch []engine.Entry) {
 	n := r.n
 	msg := encodeBatch(header{from: n.cfg.Name, wallMS: n.cfg.Now().UnixMilli()}, batch)
 	if err := n.ml.SendReliable(node, msg); err != nil {
+		n.sync.markDirty(node.Name)
 		n.metrics.batchesFailed.Inc()
 		n.metrics.entriesDropped.Add(float64(len(batch)))
 		n.log.Debug("replication send failed", "peer", node.Name, "entries", len(batch), "err", err)

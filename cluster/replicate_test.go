@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/disperse/disperse/engine"
 )
@@ -39,4 +40,76 @@ func TestPeerQueueBoundAndBatches(t *testing.T) {
 	if batch, _ = p.take(1024); len(batch) != 1 {
 		t.Fatalf("an entry larger than a batch must still go alone, got %d", len(batch))
 	}
+}
+
+func TestRecentRingWindowAndBound(t *testing.T) {
+	var r recentRing
+	t0 := time.Now()
+	e := engine.Entry{Key: "a", Value: make([]byte, 100)}
+	r.add(t0, e)
+	e.Key = "b"
+	r.add(t0.Add(recentWindow/2), e)
+	got, whole := r.since(t0.Add(recentWindow / 2))
+	if len(got) != 2 || !whole {
+		t.Fatalf("within the window: %d writes, whole %v; want 2, true", len(got), whole)
+	}
+	got, whole = r.since(t0.Add(recentWindow + time.Millisecond))
+	if len(got) != 1 || got[0].Key != "b" || !whole {
+		t.Fatalf("after the first left the window: %v, whole %v; want [b], true", got, whole)
+	}
+	// Writes beyond recentBytes push out older ones still in the window:
+	// the ring then says it is not the whole story.
+	big := engine.Entry{Key: "big", Value: make([]byte, recentBytes/4)}
+	for range 5 {
+		r.add(t0.Add(recentWindow/2), big)
+	}
+	if r.bytes > recentBytes {
+		t.Fatalf("ring holds %d bytes, bound %d", r.bytes, recentBytes)
+	}
+	if _, whole = r.since(t0.Add(recentWindow / 2)); whole {
+		t.Fatal("writes dropped for room within the window, yet the ring claims to hold them all")
+	}
+}
+
+// TestPeerTurningAliveLateGetsRecentWrites: two nodes see each other turn
+// alive at different moments. A write taken on a node in between reaches
+// neither the replication queue (the peer is not alive there yet) nor the
+// peer's join-time sync (done before the write); it must reach the peer
+// anyway, without waiting for the periodic sync.
+func TestPeerTurningAliveLateGetsRecentWrites(t *testing.T) {
+	c := newTestCluster(t, 2, func(cfg *Config, _ *engine.Config) {
+		cfg.AntiEntropyInterval = time.Hour
+	})
+	a, b := c.nodes[0].node, c.nodes[1].node
+	waitFor(t, 5*time.Second, "the join-time syncs to end", func() bool {
+		return b.sync.firstDone() && a.sync.idle() && b.sync.idle()
+	})
+	pb, ok := a.mem.livePeer(b.cfg.Name)
+	if !ok {
+		t.Fatalf("%s does not see %s alive", a.cfg.Name, b.cfg.Name)
+	}
+	a.rep.stop(b.cfg.Name) // as if a had seen b leave and not yet return
+	put(t, a, "late", "v1")
+	a.rep.start(pb.node) // b turns alive on a, without a sync
+	waitFor(t, 5*time.Second, "the write taken before b turned alive to reach b", func() bool {
+		e, ok := b.Get("late")
+		return ok && string(e.Value) == "v1"
+	})
+}
+
+// idle reports whether no sync runs.
+func (s *syncer) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight) == 0
+}
+
+// forgetRecent empties the recent-writes ring.
+func (r *replicator) forgetRecent() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recent.mu.Lock()
+	defer r.recent.mu.Unlock()
+	clear(r.recent.ents)
+	r.recent.ents, r.recent.head, r.recent.bytes = nil, 0, 0
 }

@@ -46,12 +46,17 @@ type syncer struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool
-	synced   string // the peer of the first completed sync
+	synced   string          // the peer of the first completed sync
+	dirty    map[string]bool // peers that missed a write: sync soon
+	// The joining node's catch-up (joinSyncs): whether it runs, and
+	// whether a peer turned alive since it last looked.
+	joinRunning, joinKicked bool
+	joinAnnounced           bool // the end of joining was gossiped
 }
 
 func newSyncer(n *Node, needFirst bool) *syncer {
 	return &syncer{
-		n: n, start: n.cfg.Now(), needFirst: needFirst, inflight: map[string]bool{},
+		n: n, start: n.cfg.Now(), needFirst: needFirst, inflight: map[string]bool{}, dirty: map[string]bool{},
 		client: &http.Client{Transport: &signingTransport{auth: n.auth, base: &http.Transport{
 			MaxIdleConnsPerHost:   4,
 			IdleConnTimeout:       time.Minute,
@@ -83,25 +88,136 @@ func (s *syncer) firstDone() bool {
 	return s.synced != ""
 }
 
-// peerJoined starts a sync with a peer that just turned alive: always
-// while this node has not synced yet, else from the side with the smaller
-// name (the other side's sync covers both directions).
+// joining reports whether the node is joining an existing cluster: it has
+// peers to sync with and has not finished a first sync, and the
+// ready-sync timeout has not passed. It is gossiped in the metadata.
+func (s *syncer) joining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.needFirst && s.synced == "" && s.n.cfg.Now().Sub(s.start) < s.n.cfg.ReadySyncTimeout
+}
+
+// peerJoined reacts to a peer that just turned alive. A joining node
+// catches up itself (joinSyncs). Otherwise a joining peer is left to do
+// so, and with any other peer the side with the smaller name syncs (its
+// sync covers both directions), or this node while it has not synced
+// yet. Writes taken here before the peer turned alive here, after the
+// peer's own sync looked, reach it from the replicator's recent writes.
 func (s *syncer) peerJoined(name string) {
+	if s.joining() {
+		s.startJoin()
+		return
+	}
+	p, ok := s.n.mem.livePeer(name)
+	if !ok || p.joining {
+		return
+	}
 	if !s.firstDone() || s.n.cfg.Name < name {
 		s.n.background(func() { s.syncNamed(name) })
 	}
 }
 
-// syncNamed syncs with a live peer by name, unless a sync with it runs.
-func (s *syncer) syncNamed(name string) {
+// startJoin runs joinSyncs unless it runs; then it looks again.
+func (s *syncer) startJoin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.joinRunning {
+		s.joinKicked = true
+		return
+	}
+	s.joinRunning = true
+	s.n.background(s.joinSyncs)
+}
+
+// joinSyncs is a joining node's catch-up: a sync with one live peer at a
+// time (those not joining themselves first) until one completes, then one
+// with each other live peer, which moves only what the first lacked. One
+// full transfer rather than one from every peer at once.
+func (s *syncer) joinSyncs() {
+	tried := map[string]bool{}
+	for {
+		if !s.firstDone() {
+			if p, ok := s.nextJoinPeer(tried); ok {
+				tried[p] = true
+				s.syncNamed(p)
+				continue
+			}
+		} else {
+			for _, p := range s.n.mem.live() {
+				if !tried[p.name] {
+					tried[p.name] = true
+					s.syncNamed(p.name)
+				}
+			}
+		}
+		s.mu.Lock()
+		if !s.joinKicked || s.n.isClosed() {
+			s.joinRunning = false
+			s.mu.Unlock()
+			return
+		}
+		s.joinKicked = false
+		s.mu.Unlock()
+		if !s.firstDone() {
+			clear(tried) // a peer that failed may have come back
+		}
+	}
+}
+
+// nextJoinPeer picks the live peer a joining node syncs with next.
+func (s *syncer) nextJoinPeer(tried map[string]bool) (string, bool) {
+	var joining string
+	for _, p := range s.n.mem.live() {
+		switch {
+		case tried[p.name] || p.http == "":
+		case !p.joining:
+			return p.name, true
+		case joining == "":
+			joining = p.name
+		}
+	}
+	return joining, joining != ""
+}
+
+// markDirty notes that a write may not have reached peer (a failed or
+// dropped batch); the loop syncs with it within a second, rather than at
+// the next AntiEntropyInterval.
+func (s *syncer) markDirty(peer string) {
+	s.mu.Lock()
+	s.dirty[peer] = true
+	s.mu.Unlock()
+}
+
+// repairDirty starts a sync with every peer marked dirty that is alive; a
+// peer that is not will be synced with when it returns.
+func (s *syncer) repairDirty() {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.dirty))
+	for name := range s.dirty {
+		names = append(names, name)
+	}
+	clear(s.dirty)
+	s.mu.Unlock()
+	for _, name := range names {
+		s.n.background(func() {
+			if !s.syncNamed(name) {
+				s.markDirty(name) // failed, or one that began before the miss runs: again later
+			}
+		})
+	}
+}
+
+// syncNamed syncs with a live peer by name, unless a sync with it runs;
+// it reports false in that case and when the sync fails.
+func (s *syncer) syncNamed(name string) bool {
 	p, ok := s.n.mem.livePeer(name)
 	if !ok || p.http == "" {
-		return
+		return true
 	}
 	s.mu.Lock()
 	if s.inflight[name] {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	s.inflight[name] = true
 	s.mu.Unlock()
@@ -115,7 +231,7 @@ func (s *syncer) syncNamed(name string) {
 	if err != nil {
 		s.n.metrics.syncs.WithLabelValues("error").Inc()
 		s.n.log.Debug("sync failed", "peer", name, "err", err)
-		return
+		return false
 	}
 	s.n.metrics.syncs.WithLabelValues("ok").Inc()
 	s.mu.Lock()
@@ -130,6 +246,7 @@ func (s *syncer) syncNamed(name string) {
 	}
 	lvl("synced", "peer", name, "leaves_differing", st.leaves, "pulled", st.pulled, "pushed", st.pushed,
 		"purged", st.purged, "digest_bytes", st.digestBytes, "took", time.Since(started).Round(time.Millisecond).String())
+	return true
 }
 
 // syncStats is what one sync did.
@@ -383,8 +500,9 @@ func (c *cancelOnClose) Close() error {
 }
 
 // loop runs the node's periodic duties until it closes: every second the
-// freshness bookkeeping (see doc.go, "Tombstones"), every
-// AntiEntropyInterval a sync with a random live peer.
+// freshness bookkeeping (see doc.go, "Tombstones") and a sync with peers
+// that missed a write, every AntiEntropyInterval a sync with a random live
+// peer.
 func (s *syncer) loop() {
 	n := s.n
 	defer n.wg.Done()
@@ -401,6 +519,8 @@ func (s *syncer) loop() {
 		case <-tick.C:
 		}
 		s.keepFresh()
+		s.repairDirty()
+		s.announceJoined()
 		if err := n.id.save(min(n.cfg.TombstoneTTL/4, time.Minute)); err != nil {
 			n.log.Warn("saving the cluster state", "err", err)
 		}
@@ -408,12 +528,37 @@ func (s *syncer) loop() {
 			continue
 		}
 		nextSync = time.Now().Add(n.cfg.AntiEntropyInterval)
-		if live := n.mem.live(); len(live) > 0 {
+		if live := settled(n.mem.live()); len(live) > 0 {
 			p := live[rand.IntN(len(live))]
 			n.background(func() { s.syncNamed(p.name) })
 		}
 		n.rejoinDead()
 	}
+}
+
+// settled drops the joining peers from live: they sync themselves.
+func settled(live []peerInfo) []peerInfo {
+	out := live[:0]
+	for _, p := range live {
+		if !p.joining {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// announceJoined gossips, once, that the node no longer joins.
+func (s *syncer) announceJoined() {
+	s.mu.Lock()
+	done := !s.needFirst || s.joinAnnounced
+	s.mu.Unlock()
+	if done || s.joining() {
+		return
+	}
+	s.mu.Lock()
+	s.joinAnnounced = true
+	s.mu.Unlock()
+	s.n.announce()
 }
 
 // keepFresh keeps the sync watermark: a fresh node stays fresh while it
