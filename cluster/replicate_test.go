@@ -113,3 +113,29 @@ func (r *replicator) forgetRecent() {
 	clear(r.recent.ents)
 	r.recent.ents, r.recent.head, r.recent.bytes = nil, 0, 0
 }
+
+// TestJoiningNodeReceivesMissedWritesOnce: a node that returns syncs with
+// one peer at a time and its peers leave it to do so, so what it missed
+// crosses once rather than once per sync running at the same time.
+func TestJoiningNodeReceivesMissedWritesOnce(t *testing.T) {
+	const keys = 2000
+	c := newTestCluster(t, 3, func(cfg *Config, _ *engine.Config) {
+		cfg.AntiEntropyInterval = time.Hour // only the join-time syncs
+	})
+	c.stop(2)
+	c.waitState(5*time.Second, "node-2", StateLeft)
+	for i := range keys {
+		put(t, c.nodes[i%2].node, fmt.Sprintf("missed-%d", i), "v")
+	}
+	c.waitConverged(10 * time.Second)
+	for _, tn := range c.running() {
+		tn.node.rep.forgetRecent() // only the sync may bring them
+	}
+	c.start(2)
+	c.waitAlive(5*time.Second, c.names()...)
+	c.waitConverged(10 * time.Second)
+	n2 := c.nodes[2].node
+	if got := counterValue(t, n2.metrics.entriesReceived); got != keys {
+		t.Fatalf("the returning node received %v entries for the %d it missed", got, keys)
+	}
+}
