@@ -45,16 +45,15 @@ func (ix *index) bucketEntries(b int, now int64) []Entry {
 	return out
 }
 
-// leafEntries walks the leaf's shard and keeps the keys of the leaf: a
-// shard holds Leaves/Buckets leaves, so this hashes that many times more
-// keys than it returns.
+// leafEntries returns the leaf's replicated entries: it reads the tags of
+// the leaf's shard and touches only the leaf's items.
 func (ix *index) leafEntries(leaf int, now int64) []Entry {
 	s := &ix.shards[leaf%Buckets]
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []Entry
-	s.t.each(func(it *item) {
-		if it.flags()&itemRepl != 0 && hashKey(it.key())%Leaves == uint64(leaf) {
+	s.t.eachInLeaf(leaf/Buckets, func(it *item) {
+		if it.flags()&itemRepl != 0 {
 			out = append(out, ix.exportEntry(s, it, now))
 		}
 	})

@@ -15,8 +15,24 @@ type table struct {
 
 const minTableSize = 8
 
-// tag is the slot tag of hash h, never 0.
-func tag(h uint64) uint8 { return uint8(mix(h)) | 0x80 }
+// leavesPerShard is how many anti-entropy leaves one shard holds: a key of
+// hash h lies in shard h % Buckets and leaf h % Leaves, so its leaf within
+// the shard is h / Buckets % leavesPerShard.
+const leavesPerShard = Leaves / Buckets
+
+// The tag keeps the leaf within the shard in bits 1-6.
+var _ [0]struct{} = [leavesPerShard - 64]struct{}{}
+
+// tag is the slot tag of hash h, never 0: the high bit marks a used slot,
+// bits 1-6 are the key's leaf within its shard (so a walk of one leaf
+// reads the tags and touches only that leaf's items) and bit 0 comes from
+// the mixed hash. All seven low bits discriminate keys while probing.
+func tag(h uint64) uint8 {
+	return 0x80 | uint8(h/Buckets%leavesPerShard)<<1 | uint8(mix(h)&1)
+}
+
+// tagLeaf is the leaf within the shard that a used slot's tag records.
+func tagLeaf(tg uint8) int { return int(tg>>1) & (leavesPerShard - 1) }
 
 // home is the slot where a key of hash h starts probing. The key hash is
 // mixed again: its low bits chose the shard, and FNV's high bits are weak
@@ -104,6 +120,16 @@ func (t *table) del(key string, h uint64) {
 	t.n--
 	if t.n == 0 {
 		t.slots, t.tags = nil, nil
+	}
+}
+
+// eachInLeaf calls fn for every item of the shard's leaf sub (see tag),
+// without hashing a key.
+func (t *table) eachInLeaf(sub int, fn func(*item)) {
+	for i, tg := range t.tags {
+		if tg != 0 && tagLeaf(tg) == sub {
+			fn(t.slots[i])
+		}
 	}
 }
 

@@ -39,4 +39,17 @@ func TestTableAgainstMap(t *testing.T) {
 	if seen != len(want) {
 		t.Fatalf("each saw %d, want %d", seen, len(want))
 	}
+	// Every item is walked in exactly the leaf LeafOf gives its key.
+	inLeaves := 0
+	for sub := range leavesPerShard {
+		tb.eachInLeaf(sub, func(it *item) {
+			inLeaves++
+			if got := LeafOf(it.key()) / Buckets; got != sub {
+				t.Fatalf("%q walked in leaf %d of its shard, LeafOf says %d", it.key(), sub, got)
+			}
+		})
+	}
+	if inLeaves != len(want) {
+		t.Fatalf("the leaf walks saw %d items, want %d", inLeaves, len(want))
+	}
 }
