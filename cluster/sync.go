@@ -590,8 +590,13 @@ func (s *syncer) keepFresh() {
 			return
 		}
 	}
-	n.log.Warn("every live member was away longer than the tombstone TTL; this node was in sync most recently and now counts as in sync",
-		"last_synced", mine)
+	if mine.IsZero() {
+		// No member was ever in sync: a cluster formed from scratch.
+		n.log.Info("a new cluster: no member has synced before; this node counts as in sync")
+	} else {
+		n.log.Warn("every live member was away longer than the tombstone TTL; this node was in sync most recently and now counts as in sync",
+			"last_synced", mine)
+	}
 	n.id.markSynced(now)
 	n.announce()
 }
