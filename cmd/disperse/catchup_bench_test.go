@@ -61,12 +61,26 @@ const (
 //
 // After the clock stops, a GET of every 100th key checks the values. Only
 // the restart is timed. Skipped with -short, like the end-to-end tests.
+//
+// Two cases: "recent" starts node-c as soon as the writes are in, so its
+// peers still keep them among their recent writes (the last 10 s) and send
+// them on when it turns alive; "away" starts it catchUpAway later, when
+// only the hash-tree sync can bring them.
 func BenchmarkCatchUpBinary(b *testing.B) {
 	needBinary(b)
+	b.Run("recent", func(b *testing.B) { benchCatchUp(b, 0) })
+	b.Run("away", func(b *testing.B) { benchCatchUp(b, catchUpAway) })
+}
+
+// catchUpAway is longer than the window in which nodes send their recent
+// writes to a peer that turns alive (cluster.recentWindow, 10 s).
+const catchUpAway = 12 * time.Second
+
+func benchCatchUp(b *testing.B, away time.Duration) {
 	b.StopTimer()
 	var sum catchUpFigures
 	for range b.N {
-		f := catchUpBinaryOnce(b)
+		f := catchUpBinaryOnce(b, away)
 		sum.add(f)
 		b.Logf("ready %.3fs, all %.3fs (%.0f%% at ready), cpu %.2fs, recovery %.3fs, first sync %.3fs pulling %.0f, %.0f syncs moving entries, %.0f entries received",
 			f.ready, f.all, 100*f.atReady, f.cpu, f.recovery, f.sync, f.pulled, f.syncs, f.received)
@@ -114,8 +128,9 @@ type catchUpNode struct {
 	started, readyTime time.Time
 }
 
-// catchUpBinaryOnce runs one catch-up on a fresh cluster of three.
-func catchUpBinaryOnce(b *testing.B) catchUpFigures {
+// catchUpBinaryOnce runs one catch-up on a fresh cluster of three,
+// restarting the away node at least wait after the last write.
+func catchUpBinaryOnce(b *testing.B, wait time.Duration) catchUpFigures {
 	b.Helper()
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConnsPerHost: 2 * catchUpClients, DisableCompression: true}}
@@ -153,9 +168,11 @@ func catchUpBinaryOnce(b *testing.B) catchUpFigures {
 		b.Fatalf("%s still running %v after SIGTERM", away.name, catchUpStop)
 	}
 	writeCatchUpKeys(b, hc, nodes[:2])
+	written := time.Now()
 	for _, nd := range nodes[:2] {
 		waitCount(b, hc, nd, time.Now().Add(catchUpWait))
 	}
+	time.Sleep(time.Until(written.Add(wait))) // the case's condition, not a wait for one
 
 	cpu0 := procCPU(nodes[0].p) + procCPU(nodes[1].p)
 	b.StartTimer()
