@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -124,6 +125,77 @@ func TestNodeWithoutManifestAsksHolders(t *testing.T) {
 // A holder that is a member but does not answer (crashed before gossip
 // noticed, or hung) is replaced by the next node in rendezvous order, and
 // the blob is stored whole on the others.
+// TestPutGoesOnWhenHoldersDie: holders whose connections drop in the
+// middle of an upload are given up while at most m are; the blob is
+// stored with the shards left, says what it tolerates, and reads back.
+// One more loss fails the upload and leaves nothing.
+func TestPutGoesOnWhenHoldersDie(t *testing.T) {
+	for _, dying := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("%d of 6", dying), func(t *testing.T) {
+			c := newTestCluster(t, 6, nil)
+			id := fmt.Sprintf("dying-%d", dying)
+			data := randomBytes(12*testStripe, uint64(dying))
+			var victims []*testNode
+			for _, p := range place(id, c.members.Member("x").Live(), 6) {
+				if p.Name != c.nodes[0].name && len(victims) < dying {
+					victims = append(victims, c.node(p.Name))
+				}
+			}
+			r := &hookReader{r: bytes.NewReader(data), after: 4 * testStripe, hook: func() {
+				for _, v := range victims {
+					v.srv.CloseClientConnections() // the holder's end of the transfer is gone
+				}
+			}}
+			man, err := c.nodes[0].store.Put(context.Background(), id, r, PutOptions{})
+			lostMetric := counterValue(t, c.nodes[0].store.met.shardsLost)
+			if dying > 2 {
+				var se *ShardError
+				if !errors.As(err, &se) || !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("put losing %d holders of 4+2: err %v, want a ShardError", dying, err)
+				}
+				if _, _, ok := c.catalog.Get(id); ok {
+					t.Fatal("manifest written for a failed upload")
+				}
+				waitFor(t, 5*time.Second, "no shard files", func() bool { return len(c.shardFiles()) == 0 })
+				return
+			}
+			if err != nil {
+				t.Fatalf("put losing %d holders of 4+2: %v", dying, err)
+			}
+			if man.Tolerates != 2-dying || lostMetric != float64(dying) {
+				t.Fatalf("tolerates %d, shards lost %v; want %d and %d", man.Tolerates, lostMetric, 2-dying, dying)
+			}
+			for _, v := range victims {
+				if !slices.ContainsFunc(man.Shards, func(sh Shard) bool { return sh.Node == v.name }) {
+					t.Fatalf("manifest %+v does not place a shard on %s, whose shard repair rebuilds", man.Shards, v.name)
+				}
+			}
+			if got := readAll(t, c.nodes[3].store, id); sha(got) != sha(data) {
+				t.Fatalf("read back %d bytes, sha %s, want %s", len(got), sha(got), sha(data))
+			}
+		})
+	}
+}
+
+// hookReader calls hook once after bytes have been read.
+type hookReader struct {
+	r     io.Reader
+	n     int
+	after int
+	hook  func()
+	done  bool
+}
+
+func (h *hookReader) Read(p []byte) (int, error) {
+	if h.n >= h.after && !h.done {
+		h.done = true
+		h.hook()
+	}
+	n, err := h.r.Read(p)
+	h.n += n
+	return n, err
+}
+
 func TestPutReplacesHolderThatDoesNotAnswer(t *testing.T) {
 	for _, how := range []string{"refuses", "hangs"} {
 		t.Run(how, func(t *testing.T) {

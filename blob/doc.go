@@ -144,9 +144,14 @@
 //
 // # Invariants
 //
-//   - A manifest names only shards that are committed on their holders: it
-//     is written after every holder has committed, and a failed or
-//     cancelled upload removes its shards everywhere and writes nothing.
+//   - A manifest names only shards that are committed on their holders,
+//     but for those whose holder stopped answering during the upload: the
+//     upload goes on without them while at most m are lost, tolerates
+//     counts only the committed ones, and the repair pass rebuilds the
+//     others (on the holder when it returns, elsewhere after
+//     RebuildAfter). It is written after every other holder has committed;
+//     a failed or cancelled upload removes its shards everywhere and
+//     writes nothing.
 //   - A PUT to an existing id replaces the manifest only when the new blob
 //     is complete; the old generation's shards are removed afterwards.
 //   - A read checks, before its first byte, that k shards of the stripes

@@ -12,6 +12,7 @@ type metrics struct {
 	rebuiltShards    prometheus.Counter
 	removedOrphan    prometheus.Counter
 	holdersReplaced  prometheus.Counter
+	shardsLost       prometheus.Counter
 	checksumFailures prometheus.Counter
 	blobs            *prometheus.GaugeVec
 	scrubBytes       prometheus.Counter
@@ -37,6 +38,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			"Shards written anew from the others: onto another node after their holder was gone, onto a node that held none, or in place after the scrubber found them missing or damaged."),
 		removedOrphan:    c("removed_orphan_shards_total", "Local shard files removed because no manifest names them."),
 		holdersReplaced:  c("put_holders_replaced_total", "Chosen shard holders that did not answer a PUT and were replaced by the next node."),
+		shardsLost:       c("put_shards_lost_total", "Shards given up during a PUT because their holder stopped answering; repair rebuilds them."),
 		checksumFailures: c("read_checksum_failures_total", "Full blob reads whose bytes did not match the blob's sha256; the answer was cut."),
 		blobs: prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("blobs",
 			"Blobs this node leads (ranks first for among the live nodes), by health at its last repair pass; summed over the nodes, every blob once.")),
@@ -52,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.puts, m.putBytes, m.reads, m.reconstructed, m.repairedBlock,
-		m.rebuiltShards, m.removedOrphan, m.holdersReplaced, m.checksumFailures, m.blobs,
+		m.rebuiltShards, m.removedOrphan, m.holdersReplaced, m.shardsLost, m.checksumFailures, m.blobs,
 		m.scrubBytes, m.scrubPasses, m.scrubProgress, m.scrubFound} {
 		if err := reg.Register(col); err != nil {
 			return nil, err

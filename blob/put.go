@@ -28,6 +28,8 @@ type PutOptions struct {
 // openHolders). The manifest is written once every shard is committed, by
 // compare-and-set on the record it replaces, and then sent to every other
 // live node, so that any of them serves the blob when Put returns. A
+// holder that stops answering during the upload is given up while at most
+// Parity are (see waitSinks); the manifest's tolerates says what is left. A
 // previous blob of that id is replaced then; its shards are removed once
 // every live node has the new manifest, or otherwise by their holders
 // after CleanupGrace. On any failure, or when ctx is cancelled, the new
@@ -202,14 +204,25 @@ func replaceable(err error) bool {
 // filling man's size, sha256 and creation time.
 func (s *Store) upload(ctx context.Context, man *Manifest, sinks []*sink, enc encoder, r io.Reader) error {
 	h := sha256.New()
-	size, err := encodeStream(ctx, r, h, enc, man.Data, man.Parity, man.BlockBytes(), sinks)
+	size, err := encodeStream(ctx, r, h, enc, man.Parity, man.BlockBytes(), sinks)
 	if err != nil {
 		abortSinks(sinks)
 		return err
 	}
-	if err := commitSinks(sinks); err != nil {
+	if err := commitSinks(sinks, man.Parity); err != nil {
 		return err
 	}
+	var kept []string
+	for _, sk := range sinks {
+		if sk.lost == nil {
+			kept = append(kept, sk.node)
+			continue
+		}
+		s.met.shardsLost.Inc()
+		s.log.Warn("shard holder stopped answering during the upload; the blob is stored without that shard until repair rebuilds it",
+			slog.String("id", man.ID), slog.Int("shard", sk.index), slog.String("node", sk.node), slog.Any("err", sk.lost))
+	}
+	man.Tolerates = tolerates(kept, man.Data)
 	man.Size = size
 	man.SHA256 = hex.EncodeToString(h.Sum(nil))
 	man.CreatedAt = s.cfg.Now().UTC()
@@ -271,20 +284,21 @@ func (sb *stripeBufs) fill(r io.Reader, h hash.Hash, enc encoder, k, bs int) (in
 // encodeStream reads r stripe by stripe, encodes each and hands its shards
 // to the sinks. Two stripes are in memory: one being written while the
 // next is read and encoded.
-func encodeStream(ctx context.Context, r io.Reader, h hash.Hash, enc encoder, k, m, bs int, sinks []*sink) (int64, error) {
+func encodeStream(ctx context.Context, r io.Reader, h hash.Hash, enc encoder, m, bs int, sinks []*sink) (int64, error) {
+	k := len(sinks) - m
 	bufs := [2]*stripeBufs{newStripeBufs(k, m, bs), newStripeBufs(k, m, bs)}
 	var size int64
 	inFlight := false
 	for cur := 0; ; cur ^= 1 {
 		if err := ctx.Err(); err != nil {
 			if inFlight {
-				_ = waitSinks(sinks)
+				_ = waitSinks(sinks, 0)
 			}
 			return 0, fmt.Errorf("blob: upload cancelled: %w", err)
 		}
 		n, last, err := bufs[cur].fill(r, h, enc, k, bs)
 		if inFlight {
-			if werr := waitSinks(sinks); werr != nil {
+			if werr := waitSinks(sinks, m); werr != nil {
 				return 0, werr
 			}
 			inFlight = false
@@ -295,13 +309,15 @@ func encodeStream(ctx context.Context, r io.Reader, h hash.Hash, enc encoder, k,
 		if n > 0 {
 			size += int64(n)
 			for i, sk := range sinks {
-				sk.in <- bufs[cur].shards[i]
+				if sk.lost == nil {
+					sk.in <- bufs[cur].shards[i]
+				}
 			}
 			inFlight = true
 		}
 		if last {
 			if inFlight {
-				if werr := waitSinks(sinks); werr != nil {
+				if werr := waitSinks(sinks, m); werr != nil {
 					return 0, werr
 				}
 			}
@@ -318,6 +334,9 @@ type sink struct {
 	w     ShardWriter
 	in    chan []byte
 	ack   chan error
+	// lost: the holder stopped answering during the upload, which goes on
+	// without this shard (see waitSinks).
+	lost error
 }
 
 func startSink(index int, node string, w ShardWriter) *sink {
@@ -331,16 +350,43 @@ func startSink(index int, node string, w ShardWriter) *sink {
 	return sk
 }
 
-// waitSinks waits for every sink to finish its block and returns the first
-// failure as a ShardError.
-func waitSinks(sinks []*sink) error {
+// waitSinks waits for every sink still in the upload to finish its block.
+// A holder that stopped answering (refused, reset, stalled) is given up,
+// its sink marked lost, while fewer than maxLost are: the blob is stored
+// with at least k shards, says so in tolerates, and the repair pass
+// rebuilds the missing one. Any other failure, or one loss too many, is
+// returned as a ShardError.
+func waitSinks(sinks []*sink, maxLost int) error {
 	var first error
 	for _, sk := range sinks {
-		if err := <-sk.ack; err != nil && first == nil {
-			first = &ShardError{Index: sk.index, Node: sk.node, Block: -1, Err: diskError(err)}
+		if sk.lost != nil {
+			continue
+		}
+		err := <-sk.ack
+		if err == nil {
+			continue
+		}
+		se := &ShardError{Index: sk.index, Node: sk.node, Block: -1, Err: diskError(err)}
+		if replaceable(err) && lost(sinks) < maxLost {
+			sk.lost = se
+			continue
+		}
+		if first == nil {
+			first = se
 		}
 	}
 	return first
+}
+
+// lost counts the sinks given up.
+func lost(sinks []*sink) int {
+	n := 0
+	for _, sk := range sinks {
+		if sk.lost != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func stopSink(sk *sink) {
@@ -356,22 +402,36 @@ func abortSinks(sinks []*sink) {
 	}
 }
 
-// commitSinks commits every shard in parallel; on any failure it aborts the
-// rest (the caller removes those already committed).
-func commitSinks(sinks []*sink) error {
+// commitSinks commits every shard still in the upload in parallel and
+// aborts those given up; a holder that stops answering now is given up
+// too, as waitSinks does, while fewer than maxLost are. On any other
+// failure the caller removes what was committed.
+func commitSinks(sinks []*sink, maxLost int) error {
 	errs := make([]error, len(sinks))
 	done := make(chan struct{})
 	for i, sk := range sinks {
 		stopSink(sk)
 		go func() {
-			if err := sk.w.Commit(); err != nil {
-				errs[i] = &ShardError{Index: sk.index, Node: sk.node, Block: -1, Err: diskError(err)}
+			if sk.lost != nil {
+				sk.w.Abort()
+			} else if err := sk.w.Commit(); err != nil {
+				errs[i] = err
 			}
 			done <- struct{}{}
 		}()
 	}
 	for range sinks {
 		<-done
+	}
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		sk := sinks[i]
+		errs[i] = &ShardError{Index: sk.index, Node: sk.node, Block: -1, Err: diskError(err)}
+		if replaceable(err) && lost(sinks) < maxLost {
+			sk.lost, errs[i] = errs[i], nil
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -102,7 +102,7 @@ func TestPutFailsOnStalledHolder(t *testing.T) {
 	// The holder of the lowest shard that is not the writer's own: a pause
 	// of the whole test process may cut healthy transfers in the same
 	// instant, and the upload reports the failure of the lowest shard.
-	holders := place("p", c.members.Member("x").Live(), 6)
+	holders := place("p", c.members.Member("x").Live(), 4)
 	stalled := c.node(holders[0].Name)
 	if stalled == c.nodes[0] {
 		stalled = c.node(holders[1].Name)
@@ -116,7 +116,8 @@ func TestPutFailsOnStalledHolder(t *testing.T) {
 		// Far more than the socket buffers take, so the stalled transfer
 		// blocks; bounded, so an upload that never notices the stall ends
 		// (and fails the test) instead of filling the disk.
-		_, err = c.nodes[0].store.Put(context.Background(), "p", io.LimitReader(zeros{}, 256<<20), PutOptions{})
+		// Without parity, so the stalled shard cannot be given up.
+		_, err = c.nodes[0].store.Put(context.Background(), "p", io.LimitReader(zeros{}, 256<<20), PutOptions{Parity: NoParity})
 	})
 	var se *ShardError
 	if !errors.As(err, &se) || se.Node != stalled.name || !errors.Is(err, ErrStalled) || !errors.Is(err, ErrUnavailable) {
