@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -61,8 +62,16 @@ func NewHTTPClientTimeouts(connect, idle time.Duration) *HTTPClient {
 // CloseIdleConnections closes the pooled connections that are not in use.
 func (c *HTTPClient) CloseIdleConnections() { c.tr.CloseIdleConnections() }
 
+// peerURL is the base URL of a node's HTTP address (see Peer.HTTPAddr).
+func peerURL(addr string) string {
+	if strings.HasPrefix(addr, "https://") {
+		return addr
+	}
+	return "http://" + addr
+}
+
 func shardURL(addr string, ref ShardRef, query string) string {
-	u := "http://" + addr + ShardPathPrefix + refPath(ref)
+	u := peerURL(addr) + ShardPathPrefix + refPath(ref)
 	if query != "" {
 		u += "?" + query
 	}
@@ -267,7 +276,7 @@ func (c *HTTPClient) Remove(ctx context.Context, addr string, ref ShardRef) erro
 
 // List lists the shard files on addr.
 func (c *HTTPClient) List(ctx context.Context, addr string) ([]ShardInfo, error) {
-	req, wt, err := c.newRequest(ctx, http.MethodGet, "http://"+addr+ShardPathPrefix, nil)
+	req, wt, err := c.newRequest(ctx, http.MethodGet, peerURL(addr)+ShardPathPrefix, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +319,7 @@ func (c *HTTPClient) Stat(ctx context.Context, addr string, ref ShardRef) (Shard
 // GetRecord asks addr for its record of blob id.
 func (c *HTTPClient) GetRecord(ctx context.Context, addr, id string) (Record, bool, error) {
 	var rec Record
-	err := c.getJSON(ctx, "http://"+addr+ShardPathPrefix+id, &rec)
+	err := c.getJSON(ctx, peerURL(addr)+ShardPathPrefix+id, &rec)
 	if errors.Is(err, ErrNoShard) {
 		return Record{}, false, nil
 	}
@@ -329,7 +338,7 @@ func (c *HTTPClient) PutRecord(ctx context.Context, addr, id string, rec Record)
 	if err != nil {
 		return err
 	}
-	req, wt, err := c.newRequest(ctx, http.MethodPut, "http://"+addr+ShardPathPrefix+id, bytes.NewReader(b))
+	req, wt, err := c.newRequest(ctx, http.MethodPut, peerURL(addr)+ShardPathPrefix+id, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,9 @@ type Config struct {
 	// Client (the cluster signs node-to-node requests with it). Not used
 	// when Client is set.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// PeerTLS is the TLS client configuration of the default Client for
+	// nodes whose HTTPAddr is https://. Default nil: Go's defaults.
+	PeerTLS *tls.Config
 	// ConnectTimeout bounds dialing another node to move shards, and how
 	// long a holder may take to accept a new shard before a PUT turns to
 	// another node. Default 5s. Not used when Client is set.
@@ -207,6 +211,7 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Client == nil {
 		hc := NewHTTPClientTimeouts(c.ConnectTimeout, c.TransferIdleTimeout)
+		hc.tr.TLSClientConfig = c.PeerTLS
 		if c.WrapTransport != nil {
 			hc.hc.Transport = c.WrapTransport(hc.tr)
 		}

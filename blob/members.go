@@ -5,7 +5,8 @@ type Peer struct {
 	// Name is the node's unique name, as recorded in manifests.
 	Name string
 	// HTTPAddr is the host:port of the node's HTTP server, where its
-	// ShardServer is mounted at ShardPathPrefix.
+	// ShardServer is mounted at ShardPathPrefix, or https://host:port when
+	// it serves TLS (Config.PeerTLS then applies).
 	HTTPAddr string
 }
 

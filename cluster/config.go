@@ -1,10 +1,12 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,8 +60,14 @@ type Config struct {
 	GossipPort int
 
 	// HTTPAddr is the host:port of this node's HTTP API, advertised to peers
-	// in the node metadata. Default: empty (not advertised).
+	// in the node metadata, or https://host:port when the API is served
+	// over TLS: peers then sync with it over TLS (see PeerTLS). Default:
+	// empty (not advertised).
 	HTTPAddr string
+
+	// PeerTLS is the TLS client configuration for requests to peers whose
+	// HTTPAddr is https://. Default nil: Go's defaults (the system's roots).
+	PeerTLS *tls.Config
 
 	// Join lists host:port gossip addresses of existing members. They are
 	// tried in the background with backoff (500ms doubling to 30s) until one
@@ -276,7 +284,7 @@ func (c Config) Validate() error {
 		return bad("ReadySyncTimeout %v is negative", c.ReadySyncTimeout)
 	}
 	if c.HTTPAddr != "" {
-		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		if _, _, err := net.SplitHostPort(strings.TrimPrefix(c.HTTPAddr, "https://")); err != nil {
 			return bad("HTTPAddr %q: %v", c.HTTPAddr, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +59,7 @@ func newSyncer(n *Node, needFirst bool) *syncer {
 	return &syncer{
 		n: n, start: n.cfg.Now(), needFirst: needFirst, inflight: map[string]bool{}, dirty: map[string]bool{},
 		client: &http.Client{Transport: &signingTransport{auth: n.auth, base: &http.Transport{
+			TLSClientConfig:       n.cfg.PeerTLS,
 			MaxIdleConnsPerHost:   4,
 			IdleConnTimeout:       time.Minute,
 			ResponseHeaderTimeout: 30 * time.Second,
@@ -419,7 +421,7 @@ func (s *syncer) push(p peerInfo, ents []engine.Entry) error {
 		}
 		pw.CloseWithError(fw.flush())
 	}()
-	req, err := http.NewRequest(http.MethodPost, "http://"+p.http+pathPush, pr)
+	req, err := http.NewRequest(http.MethodPost, peerURL(p.http, pathPush), pr)
 	if err != nil {
 		pr.Close()
 		return err
@@ -439,13 +441,22 @@ func (s *syncer) push(p peerInfo, ents []engine.Entry) error {
 
 const headerFrom = "X-Disperse-From"
 
+// peerURL is path on a peer's advertised HTTP address: host:port, or
+// https://host:port for a peer that serves TLS.
+func peerURL(addr, path string) string {
+	if strings.HasPrefix(addr, "https://") {
+		return addr + path
+	}
+	return "http://" + addr + path
+}
+
 // do posts body to p's route and returns the answer, which must be 200.
 func (s *syncer) do(p peerInfo, path string, body []byte) (*http.Response, error) {
 	if s.n.cfg.Faults.Cut(s.n.cfg.Name, p.name) {
 		return nil, fmt.Errorf("cluster: sync with %s: %w", p.name, ErrPartitioned)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.http+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peerURL(p.http, path), bytes.NewReader(body))
 	if err != nil {
 		cancel()
 		return nil, err

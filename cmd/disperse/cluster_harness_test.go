@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,11 +61,23 @@ const (
 // ready and lists all n alive. extra flags go to every node.
 func newCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
+	return newClusterTLS(t, n, nil, extra...)
+}
+
+// newClusterTLS is newCluster for nodes that serve TLS (extra names their
+// certificate): requests go to https:// URLs and trust roots.
+func newClusterTLS(t *testing.T, n int, roots *x509.CertPool, extra ...string) *testCluster {
+	t.Helper()
 	needBinary(t)
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	scheme := "http"
+	if roots != nil {
+		tr.TLSClientConfig, scheme = &tls.Config{RootCAs: roots}, "https"
+	}
 	c := &testCluster{
 		t:     t,
 		extra: extra,
-		hc:    &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
+		hc:    &http.Client{Timeout: 10 * time.Second, Transport: tr},
 	}
 	t.Cleanup(c.hc.CloseIdleConnections)
 	base := t.TempDir()
@@ -74,7 +88,7 @@ func newCluster(t *testing.T, n int, extra ...string) *testCluster {
 			gossipPort: freePort(t),
 		}
 		nd.dataDir = filepath.Join(base, nd.name)
-		nd.url = fmt.Sprintf("http://127.0.0.1:%d", nd.httpPort)
+		nd.url = fmt.Sprintf("%s://127.0.0.1:%d", scheme, nd.httpPort)
 		if i > 0 {
 			nd.join = []int{0}
 		}
@@ -257,7 +271,7 @@ func (c *testCluster) checkMembersAlive() error {
 			got = append(got, m.Name+" "+m.State)
 			j := slices.IndexFunc(c.nodes, func(n *clusterNode) bool { return n.name == m.Name })
 			if j < 0 || m.State != "alive" || m.GossipPort != c.nodes[j].gossipPort ||
-				m.HTTPAddr != fmt.Sprintf("127.0.0.1:%d", c.nodes[j].httpPort) {
+				m.HTTPAddr != strings.TrimPrefix(c.nodes[j].url, "http://") { // https:// stays
 				ok = false
 			}
 		}

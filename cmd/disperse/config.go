@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -115,6 +116,10 @@ type Config struct {
 	// TLSClientCA is a PEM file of the CA client certificates must be
 	// signed by; with it every client must present one. Default none.
 	TLSClientCA string
+	// TLSPeerCA is a PEM file of CAs that peers' certificates may chain to,
+	// besides the system's roots, TLSClientCA and the certificates in
+	// TLSCert (see peerTLS). Default none.
+	TLSPeerCA string
 	// RateLimit is the requests per second each client may make (per
 	// token name, else per IP address). Default 0: no limit.
 	RateLimit float64
@@ -204,6 +209,7 @@ func settings() []setting {
 		{"tls-cert", "TLS_CERT", "", "PEM certificate (and chain) to serve the API over TLS", func(c *Config, v string) error { c.TLSCert = v; return nil }},
 		{"tls-key", "TLS_KEY", "", "PEM key of --tls-cert", func(c *Config, v string) error { c.TLSKey = v; return nil }},
 		{"tls-client-ca", "TLS_CLIENT_CA", "", "PEM CA that client certificates must be signed by; clients without one are refused", func(c *Config, v string) error { c.TLSClientCA = v; return nil }},
+		{"tls-peer-ca", "TLS_PEER_CA", "", "PEM CAs the peers' certificates may be signed by, besides the system's, --tls-client-ca and --tls-cert's", func(c *Config, v string) error { c.TLSPeerCA = v; return nil }},
 		{"rate-limit", "RATE_LIMIT", "0", "requests per second per client (token name, else IP); 0: no limit", func(c *Config, v string) error { return parseRate(v, &c.RateLimit) }},
 		{"rate-burst", "RATE_BURST", "", "requests a client may make at once above --rate-limit", func(c *Config, v string) error { return parseInt(v, 0, 1<<30, &c.RateBurst) }},
 		{"max-conns", "MAX_CONNS", "4096", "client connections open at once; the next is answered 503", func(c *Config, v string) error { return parseInt(v, 1, 1<<24, &c.MaxConns) }},
@@ -312,6 +318,9 @@ func (c Config) Validate() error {
 	if _, err := c.tlsConfig(); err != nil {
 		return err
 	}
+	if _, err := c.peerTLS(); err != nil {
+		return err
+	}
 	return c.protectedMode()
 }
 
@@ -365,6 +374,60 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 		return nil, &SettingError{Flag: "tls-client-ca", Err: err}
 	}
 	return cfg, nil
+}
+
+// peerTLS is the TLS client configuration for requests to peers, which
+// serve TLS when the node does; nil without --tls-cert. A peer's
+// certificate must chain to the system's roots, the CA of
+// --tls-client-ca, one of --tls-peer-ca or a certificate in --tls-cert,
+// so that nodes sharing one self-signed certificate need nothing more.
+// Its host name is not checked: peers are dialled at the address they
+// gossip, and the cluster key authenticates their requests. The node
+// presents its own certificate, for peers that require client
+// certificates (it then needs the client-auth usage).
+func (c Config) peerTLS() (*tls.Config, error) {
+	if c.TLSCert == "" || c.TLSKey == "" {
+		if c.TLSPeerCA != "" {
+			return nil, &SettingError{Flag: "tls-peer-ca", Err: errors.New("needs --tls-cert and --tls-key")}
+		}
+		return nil, nil
+	}
+	own, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, &SettingError{Flag: "tls-cert", Err: err}
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	for _, f := range []struct{ flag, file string }{{"tls-cert", c.TLSCert}, {"tls-client-ca", c.TLSClientCA}, {"tls-peer-ca", c.TLSPeerCA}} {
+		if f.file == "" {
+			continue
+		}
+		pem, err := os.ReadFile(f.file)
+		if err != nil {
+			return nil, &SettingError{Flag: f.flag, Err: err}
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, &SettingError{Flag: f.flag, Err: fmt.Errorf("no PEM certificate in %s", f.file)}
+		}
+	}
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		Certificates:       []tls.Certificate{own},
+		InsecureSkipVerify: true, // the chain is checked below, without a host name
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the peer sent no certificate")
+			}
+			opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool()}
+			for _, ic := range cs.PeerCertificates[1:] {
+				opts.Intermediates.AddCert(ic)
+			}
+			_, err := cs.PeerCertificates[0].Verify(opts)
+			return err
+		},
+	}, nil
 }
 
 // loopback reports whether addr is a loopback IP address.

@@ -426,6 +426,10 @@ func clusterConfig(cfg Config, log *slog.Logger, reg prometheus.Registerer) clus
 	c.AdvertiseAddr = cfg.Advertise
 	c.GossipPort = cfg.GossipPort
 	c.HTTPAddr = net.JoinHostPort(cfg.httpHost(), strconv.Itoa(cfg.HTTPPort))
+	c.PeerTLS, _ = cfg.peerTLS() // checked by Validate
+	if c.PeerTLS != nil {
+		c.HTTPAddr = "https://" + c.HTTPAddr
+	}
 	c.Join = cfg.Join
 	c.GossipInterval = cfg.GossipInterval
 	c.GossipNodes = cfg.GossipNodes
