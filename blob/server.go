@@ -60,6 +60,25 @@ func NewShardServer(store ShardStore, log *slog.Logger) *ShardServer {
 // on nodes with long names is far smaller.
 const maxRecordBytes = 1 << 20
 
+// ShardStream reports whether r, a request to the shard routes, streams a
+// shard's blocks (a shard PUT, a GET of its blocks), as opposed to their
+// small requests (records, the listing, a stat, a delete, the rewrite of
+// one block). A node bounds the streams it serves at once.
+func ShardStream(r *http.Request) bool {
+	rest, ok := strings.CutPrefix(r.URL.Path, ShardPathPrefix)
+	if !ok || !strings.Contains(rest, "/") {
+		return false
+	}
+	q := r.URL.Query()
+	switch r.Method {
+	case http.MethodPut:
+		return !q.Has("block")
+	case http.MethodGet:
+		return !q.Has("stat")
+	}
+	return false
+}
+
 func (s *ShardServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, ShardPathPrefix)
 	if !ok {

@@ -39,11 +39,58 @@ type Blobs interface {
 // blobRoutes mounts the /blob routes and the internal shard route.
 func (s *Server) blobRoutes(r gin.IRouter) {
 	r.GET("/blob", s.wrap(s.listBlobs))
-	r.GET("/blob/*path", s.wrap(s.getBlobOrManifest))
+	r.GET("/blob/*path", s.wrap(s.transfer(s.getBlobOrManifest)))
 	r.HEAD("/blob/*path", s.wrap(s.getBlob))
-	r.PUT("/blob/*path", s.wrap(s.putBlob))
+	r.PUT("/blob/*path", s.wrap(s.transfer(s.putBlob)))
 	r.DELETE("/blob/*path", s.wrap(s.deleteBlob))
-	r.Any(blob.ShardPathPrefix+"*path", gin.WrapH(s.cfg.Blobs.ShardHandler()))
+	shards := gin.WrapH(s.cfg.Blobs.ShardHandler())
+	r.Any(blob.ShardPathPrefix+"*path", func(c *gin.Context) {
+		if blob.ShardStream(c.Request) {
+			if !s.takeTransfer(c) {
+				return
+			}
+			defer s.releaseTransfer()
+		}
+		shards(c)
+	})
+}
+
+// transfer runs h, a blob upload or download, within a transfer slot (see
+// Config.MaxBlobTransfers); a manifest read takes none.
+func (s *Server) transfer(h handlerFunc) handlerFunc {
+	return func(c *gin.Context) error {
+		if _, manifest := blobPath(c.Param("path")); manifest {
+			return h(c)
+		}
+		if !s.takeTransfer(c) {
+			return nil // answered
+		}
+		defer s.releaseTransfer()
+		return h(c)
+	}
+}
+
+// takeTransfer takes a transfer slot, or answers 503 with Retry-After when
+// none is free and reports false.
+func (s *Server) takeTransfer(c *gin.Context) bool {
+	if s.transfers == nil {
+		return true
+	}
+	select {
+	case s.transfers <- struct{}{}:
+		return true
+	default:
+		s.metrics.rejectedTransfers.Inc()
+		c.Writer.Header()["Retry-After"] = []string{"1"}
+		s.writeErrorBody(c, http.StatusServiceUnavailable, s.bodies.tooManyTransfers)
+		return false
+	}
+}
+
+func (s *Server) releaseTransfer() {
+	if s.transfers != nil {
+		<-s.transfers
+	}
 }
 
 // blobError gives the blob store's errors the answer API.md asks for;

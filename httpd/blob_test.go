@@ -407,3 +407,62 @@ func TestBlobChecksumMismatchCutsTheAnswer(t *testing.T) {
 		t.Fatalf("read %d of %d bytes, err %v: the answer was not cut", len(b), len(data), err)
 	}
 }
+
+// TestMaxBlobTransfers: with every transfer slot taken by an upload, the
+// next upload and shard stream answer 503 unavailable with Retry-After,
+// while a manifest read and the shard listing are served; the slot is
+// free again once the upload ends.
+func TestMaxBlobTransfers(t *testing.T) {
+	members := blob.NewInmemCluster()
+	st, err := blob.New(blob.Config{Dir: filepath.Join(t.TempDir(), "blobs"), Members: members.Member("node0"),
+		Catalog: blob.NewInmemCatalog(), StripeBytes: 4 * 1024, RepairInterval: -1, ScrubInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := newFakeServer(t, func(c *Config) { c.Blobs, c.MaxBlobTransfers = st, 1 })
+	srv := httptest.NewServer(s.Handler())
+	members.Join(blob.Peer{Name: "node0", HTTPAddr: srv.Listener.Addr().String()})
+	t.Cleanup(func() { srv.Close(); _ = st.Close() })
+
+	pr, pw := io.Pipe()
+	first := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/blob/slow", pr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	if _, err := pw.Write(make([]byte, 10_000)); err != nil { // the upload is under way
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(s.transfers) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the upload never took its transfer slot")
+		}
+	}
+	resp, body := sendBlob(t, http.MethodPut, srv.URL+"/blob/next", strings.NewReader("x"))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"code":"unavailable"`) {
+		t.Fatalf("second upload with the slot taken: %d %q, Retry-After %q", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	resp, body = sendBlob(t, http.MethodGet, srv.URL+blob.ShardPathPrefix+"slow/1/0?from=0&to=1", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("shard stream with the slot taken: %d %q", resp.StatusCode, body)
+	}
+	if resp, body = sendBlob(t, http.MethodGet, srv.URL+"/blob/other/manifest", nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("manifest read with the slot taken: %d %q, want 404", resp.StatusCode, body)
+	}
+	if resp, body = sendBlob(t, http.MethodGet, srv.URL+blob.ShardPathPrefix, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("shard listing with the slot taken: %d %q, want 200", resp.StatusCode, body)
+	}
+	pw.Close()
+	if code := <-first; code != http.StatusCreated {
+		t.Fatalf("the upload holding the slot answered %d, want 201", code)
+	}
+	if resp, body = sendBlob(t, http.MethodPut, srv.URL+"/blob/next", strings.NewReader("x")); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload after the slot was freed: %d %q", resp.StatusCode, body)
+	}
+}

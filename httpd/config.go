@@ -100,6 +100,11 @@ type Config struct {
 	// over every connection (cache values being received); a request that
 	// would pass it answers 503 with Retry-After. Default 256 MiB.
 	MaxBodyMemory int64
+	// MaxBlobTransfers bounds the blob streams served at once: uploads and
+	// downloads on /blob and shard transfers between nodes; the next one
+	// answers 503 with Retry-After. Manifest reads, HEAD, DELETE and the
+	// shard routes' small requests are not counted. Default 0: no bound.
+	MaxBlobTransfers int
 	// RateLimit is the requests per second each client may make: a client
 	// is a token's name when the request carries a valid token, else its
 	// IP address (IPv6: its /64). Beyond it requests answer 429 with
@@ -145,6 +150,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("httpd: BodyIdleTimeout %s is negative", c.BodyIdleTimeout)
 	case c.MaxBodyMemory < 0:
 		return fmt.Errorf("httpd: MaxBodyMemory %d is negative", c.MaxBodyMemory)
+	case c.MaxBlobTransfers < 0:
+		return fmt.Errorf("httpd: MaxBlobTransfers %d is negative", c.MaxBlobTransfers)
 	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
 		return fmt.Errorf("httpd: RateLimit %v is not a rate", c.RateLimit)
 	case c.RateBurst < 0:

@@ -133,14 +133,15 @@ func (s *Server) forbidden(c *gin.Context, have, need string) {
 
 // guardBodies are the error bodies the guard answers most, encoded once.
 type guardBodies struct {
-	noToken, badToken, rateLimited []byte
+	noToken, badToken, rateLimited, tooManyTransfers []byte
 }
 
 func newGuardBodies() guardBodies {
 	return guardBodies{
-		noToken:     errorJSON("this request needs a token: send Authorization: Bearer TOKEN", CodeUnauthorized),
-		badToken:    errorJSON("the bearer token is not valid", CodeUnauthorized),
-		rateLimited: errorJSON("too many requests from this client; retry after the time in Retry-After", CodeRateLimited),
+		noToken:          errorJSON("this request needs a token: send Authorization: Bearer TOKEN", CodeUnauthorized),
+		badToken:         errorJSON("the bearer token is not valid", CodeUnauthorized),
+		rateLimited:      errorJSON("too many requests from this client; retry after the time in Retry-After", CodeRateLimited),
+		tooManyTransfers: errorJSON("too many blob transfers at once on this node; retry after the time in Retry-After", CodeUnavailable),
 	}
 }
 

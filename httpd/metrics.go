@@ -28,6 +28,7 @@ type httpMetrics struct {
 	// three handles are its children.
 	rejected                                  *prometheus.CounterVec
 	rejectedAuth, rejectedScope, rejectedRate prometheus.Counter
+	rejectedTransfers                         prometheus.Counter
 	// bodyTimeouts counts request bodies cut by the idle timeout.
 	bodyTimeouts prometheus.Counter
 }
@@ -80,7 +81,7 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		}, []string{"route", "method"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "disperse_http_rejected_total",
-			Help: "Requests refused before their handler: unauthorized (401), forbidden (403), rate_limited (429).",
+			Help: "Requests refused before their handler: unauthorized (401), forbidden (403), rate_limited (429), unavailable (503: every blob transfer slot taken).",
 		}, []string{"code"}),
 		bodyTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "disperse_http_body_timeouts_total",
@@ -90,6 +91,7 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	m.rejectedAuth = m.rejected.WithLabelValues(CodeUnauthorized)
 	m.rejectedScope = m.rejected.WithLabelValues(CodeForbidden)
 	m.rejectedRate = m.rejected.WithLabelValues(CodeRateLimited)
+	m.rejectedTransfers = m.rejected.WithLabelValues(CodeUnavailable)
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.rejected, m.bodyTimeouts} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("httpd: registering metrics: %w", err)

@@ -26,7 +26,10 @@ type Server struct {
 	tokens *Tokens      // nil: no client authentication
 	rates  *rateLimiter // nil: no rate limit
 	budget bodyBudget   // bytes of request bodies buffered at once
-	bodies guardBodies  // the guard's common error bodies
+	// transfers holds a token per blob stream being served (see
+	// Config.MaxBlobTransfers); nil: no bound.
+	transfers chan struct{}
+	bodies    guardBodies // the guard's common error bodies
 
 	notFoundBody []byte    // the JSON body of a cache miss, encoded once
 	epoch        time.Time // start of the monotonic clock of the request timings
@@ -58,6 +61,9 @@ func New(cfg Config) (*Server, error) {
 		bodies:       newGuardBodies(),
 	}
 	s.budget.max = cfg.MaxBodyMemory
+	if cfg.MaxBlobTransfers > 0 {
+		s.transfers = make(chan struct{}, cfg.MaxBlobTransfers)
+	}
 	if cfg.RateLimit > 0 {
 		s.rates = newRateLimiter(cfg.RateLimit, cfg.RateBurst, cfg.MaxRateClients)
 	}

@@ -165,14 +165,15 @@ func start(cfg Config, log *slog.Logger, h *switchHandler, reg *prometheus.Regis
 func httpConfig(cfg Config) httpd.Config {
 	tokens, _ := cfg.clientTokens() // checked by Validate
 	return httpd.Config{
-		MaxKeyBytes:     cfg.MaxKeyBytes,
-		MaxValueBytes:   cfg.MaxValueBytes,
-		Tokens:          tokens,
-		MetricsPublic:   cfg.MetricsPublic,
-		BodyIdleTimeout: cfg.BodyIdleTimeout,
-		MaxBodyMemory:   cfg.MaxBodyMemory,
-		RateLimit:       cfg.RateLimit,
-		RateBurst:       cfg.RateBurst,
+		MaxKeyBytes:      cfg.MaxKeyBytes,
+		MaxValueBytes:    cfg.MaxValueBytes,
+		Tokens:           tokens,
+		MetricsPublic:    cfg.MetricsPublic,
+		BodyIdleTimeout:  cfg.BodyIdleTimeout,
+		MaxBodyMemory:    cfg.MaxBodyMemory,
+		MaxBlobTransfers: cfg.MaxBlobTransfers,
+		RateLimit:        cfg.RateLimit,
+		RateBurst:        cfg.RateBurst,
 	}
 }
 
