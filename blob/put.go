@@ -62,7 +62,7 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, opt PutOptions)
 	if len(live) == 0 {
 		return Manifest{}, fmt.Errorf("%w: no live node to hold blob %q", ErrTooFewNodes, id)
 	}
-	bs := (s.cfg.StripeBytes + k - 1) / k
+	bs := blockSize(s.cfg.StripeBytes, k, m)
 	man := Manifest{
 		ID: id, Data: k, Parity: m, StripeBytes: int64(bs) * int64(k),
 		ContentType: opt.ContentType, Generation: newGeneration(),
@@ -94,6 +94,18 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, opt PutOptions)
 		}
 	}
 	return man.clone(), nil
+}
+
+// transferMemory bounds the stripe buffers of one upload: two stripes
+// (one being encoded, one being sent) of k+m blocks each. The default
+// code, 4+2 with 1 MiB blocks, takes 12 MiB of it; a wide code gets
+// smaller blocks instead of more memory.
+const transferMemory = 32 << 20
+
+// blockSize is the bytes of each shard per stripe for a blob of k data
+// and m parity shards: StripeBytes spread over k, within transferMemory.
+func blockSize(stripeBytes, k, m int) int {
+	return min((stripeBytes+k-1)/k, transferMemory/(2*(k+m)))
 }
 
 // discard removes an unfinished upload's shards from every holder.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -400,5 +401,29 @@ func TestNoLiveNodesAndClosed(t *testing.T) {
 	}
 	if _, err := st.Put(context.Background(), "x", bytes.NewReader(nil), PutOptions{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// TestWideCodeMemoryBounded: a blob of 1 data and 255 parity shards with
+// the default stripe takes blocks small enough that the upload's stripe
+// buffers stay within transferMemory (it took 2 GiB for a 5-byte body),
+// and it reads back. Everything the three in-process nodes allocate for
+// it, the 256 shard transfers' connection buffers included, stays within
+// four times that: 128 MiB.
+func TestWideCodeMemoryBounded(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.StripeBytes = 0 }) // the default stripe
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	m := mustPut(t, c.nodes[0].store, "wide", []byte("hello"), PutOptions{Data: 1, Parity: 255})
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 4*transferMemory {
+		t.Fatalf("a 5-byte blob of 1+255 shards allocated %d MiB, more than four times the %d MiB bound of its stripe buffers", grew>>20, transferMemory>>20)
+	}
+	if m.Data != 1 || m.Parity != 255 || len(m.Shards) != 256 {
+		t.Fatalf("manifest %+v", m)
+	}
+	if got := readAll(t, c.nodes[1].store, "wide"); string(got) != "hello" {
+		t.Fatalf("read back %q", got)
 	}
 }
