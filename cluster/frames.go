@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -59,10 +60,11 @@ func (f *frameWriter) flush() error {
 }
 
 // readFrames reads frames until EOF and hands each batch to fn. A frame
-// longer than maxFrameBytes or that does not decode is an error.
-func readFrames(r io.Reader, fn func([]engine.Entry) error) error {
+// longer than limit or that does not decode is an error. A frame's buffer
+// grows as its bytes arrive, never from its declared length.
+func readFrames(r io.Reader, limit int, fn func([]engine.Entry) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
-	var buf []byte
+	var buf bytes.Buffer
 	for {
 		l, err := binary.ReadUvarint(br)
 		if errors.Is(err, io.EOF) {
@@ -71,17 +73,14 @@ func readFrames(r io.Reader, fn func([]engine.Entry) error) error {
 		if err != nil {
 			return fmt.Errorf("%w: frame length: %v", ErrMessage, err)
 		}
-		if l > maxFrameBytes {
-			return fmt.Errorf("%w: frame of %d bytes", ErrMessage, l)
+		if l > uint64(limit) {
+			return fmt.Errorf("%w: frame of %d bytes, at most %d", ErrMessage, l, limit)
 		}
-		if uint64(cap(buf)) < l {
-			buf = make([]byte, l)
+		buf.Reset()
+		if got, err := io.CopyN(&buf, br, int64(l)); err != nil {
+			return fmt.Errorf("%w: frame of %d bytes cut after %d: %v", ErrMessage, l, got, err)
 		}
-		buf = buf[:l]
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return fmt.Errorf("%w: frame: %v", ErrMessage, err)
-		}
-		ents, err := engine.DecodeEntries(buf)
+		ents, err := engine.DecodeEntries(buf.Bytes())
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrMessage, err)
 		}
@@ -89,6 +88,12 @@ func readFrames(r io.Reader, fn func([]engine.Entry) error) error {
 			return err
 		}
 	}
+}
+
+// frameLimit is the largest frame a peer may send: a batch of BatchBytes,
+// or one entry of the largest key, value and content type allowed.
+func (n *Node) frameLimit() int {
+	return max(n.cfg.BatchBytes, n.cfg.MaxKeyBytes+n.cfg.MaxValueBytes+maxContentTypeBytes) + 1024
 }
 
 // purgeVersion is the version of the tombstone that removes e on a stale

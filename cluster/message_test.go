@@ -1,7 +1,10 @@
 package cluster
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -121,4 +124,29 @@ func FuzzDecodeSyncBodies(f *testing.F) {
 		decodeWant(b)
 		decodeLeaves(b, len(b)%4)
 	})
+}
+
+// TestReadFramesAllocatesWhatArrives: a frame's declared length decides
+// no allocation: one above the limit is refused at once, and one within
+// it that is cut short costs what arrived.
+func TestReadFramesAllocatesWhatArrives(t *testing.T) {
+	const limit = 64 << 20
+	frame := func(declared uint64, body int) []byte {
+		b := binary.AppendUvarint(nil, declared)
+		return append(b, make([]byte, body)...)
+	}
+	none := func([]engine.Entry) error { t.Fatal("a batch was handed out"); return nil }
+	if err := readFrames(bytes.NewReader(frame(1<<30, 16)), limit, none); !errors.Is(err, ErrMessage) {
+		t.Fatalf("a frame declaring 1 GiB: %v, want ErrMessage", err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := readFrames(bytes.NewReader(frame(limit-1, 16)), limit, none); !errors.Is(err, ErrMessage) {
+		t.Fatalf("a frame cut short: %v, want ErrMessage", err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("a 16-byte frame declaring %d MiB allocated %d KiB", limit>>20, grew>>10)
+	}
 }

@@ -30,7 +30,6 @@ const (
 const (
 	leavesPerRound  = 4096     // leaves listed in one request
 	maxRequestBytes = 32 << 20 // a tree, leaves or pull request
-	maxFrameBytes   = 64 << 20 // one frame of entries
 )
 
 // syncer compares this node's entries with a peer's and exchanges the
@@ -397,7 +396,7 @@ func (s *syncer) pull(p peerInfo, want map[int][]uint64) (int, error) {
 	}
 	defer resp.Body.Close()
 	got := 0
-	err = readFrames(resp.Body, func(ents []engine.Entry) error {
+	err = readFrames(resp.Body, s.n.frameLimit(), func(ents []engine.Entry) error {
 		got += len(ents)
 		s.n.applyRemote(header{from: p.name}, ents, true)
 		return nil

@@ -131,7 +131,7 @@ func (n *Node) servePush(w http.ResponseWriter, r *http.Request) {
 	if len(from) > maxNameBytes {
 		from = from[:maxNameBytes]
 	}
-	err := readFrames(r.Body, func(ents []engine.Entry) error {
+	err := readFrames(r.Body, n.frameLimit(), func(ents []engine.Entry) error {
 		n.applyRemote(header{from: from}, ents, true)
 		return nil
 	})
