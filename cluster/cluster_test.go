@@ -405,3 +405,42 @@ func TestPartitionHeals(t *testing.T) {
 		}
 	}
 }
+
+// TestPutBatch: a batch's writes take effect as single writes do, each
+// above its key's version, reach the peers, and a batch that names a key
+// twice or carries a precondition changes nothing.
+func TestPutBatch(t *testing.T) {
+	c := newTestCluster(t, 2, nil)
+	a := c.nodes[0].node
+	old := put(t, a, "b1", "old")
+	ws := []Write{
+		{Key: "b1", Value: []byte("new"), ContentType: "text/plain"},
+		{Key: "b2", Value: []byte("two"), ContentType: "text/plain"},
+		{Key: "b3", Delete: true},
+	}
+	ents, errs := a.PutBatch(context.Background(), ws)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("write %d of the batch: %v", i, err)
+		}
+	}
+	if ents[0].Version.Compare(old.Version) <= 0 {
+		t.Fatalf("b1 stamped %v, not above its old %v", ents[0].Version, old.Version)
+	}
+	c.waitValue(5*time.Second, "b1", []byte("new"))
+	c.waitValue(5*time.Second, "b2", []byte("two"))
+	for _, bad := range [][]Write{
+		{{Key: "b4", Value: []byte("x")}, {Key: "b4", Value: []byte("y")}},
+		{{Key: "b5", Value: []byte("x")}, {Key: "b6", Value: []byte("y"), If: Precondition{Absent: true}}},
+	} {
+		_, errs := a.PutBatch(context.Background(), bad)
+		if errs[0] == nil || errs[1] == nil {
+			t.Fatalf("batch %+v: errors %v, want both refused", bad, errs)
+		}
+		for _, w := range bad {
+			if _, ok := a.Get(w.Key); ok {
+				t.Fatalf("refused batch wrote %q", w.Key)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/disperse/disperse/engine"
@@ -97,7 +98,96 @@ func (n *Node) write(ctx context.Context, e engine.Entry, cond Precondition) (en
 			return engine.Entry{}, fmt.Errorf("cluster: write %q: %w", e.Key, ErrPrecondition)
 		}
 	}
-	for try := 0; ; try++ {
+	e, err := n.stampAndApply(e)
+	if err != nil {
+		return engine.Entry{}, err
+	}
+	if !e.Local {
+		n.rep.fanOut(e)
+	}
+	return e, nil
+}
+
+// PutBatch makes writes of distinct keys, none with a precondition, as Put
+// makes each, but in one store batch: one log append and one commit for
+// all of them (a pipeline's run of Redis SETs). It returns each write's
+// entry or error, in order; a batch the store refuses fails every write.
+func (n *Node) PutBatch(ctx context.Context, ws []Write) ([]engine.Entry, []error) {
+	ents := make([]engine.Entry, len(ws))
+	errs := make([]error, len(ws))
+	fail := func(err error) ([]engine.Entry, []error) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return ents, errs
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(fmt.Errorf("cluster: write batch: %w", err))
+	}
+	if n.isClosed() {
+		return fail(fmt.Errorf("cluster: write batch: %w", ErrClosed))
+	}
+	stripes := make([]int, 0, len(ws))
+	keys := make(map[string]bool, len(ws))
+	for i, w := range ws {
+		switch {
+		case w.If != (Precondition{}):
+			return fail(fmt.Errorf("cluster: write batch: %q has a precondition", w.Key))
+		case keys[w.Key]:
+			return fail(fmt.Errorf("cluster: write batch: %q twice", w.Key))
+		}
+		keys[w.Key] = true
+		e := engine.Entry{Key: w.Key, Local: w.Local, Deleted: w.Delete}
+		if !w.Delete {
+			e.Value, e.ContentType, e.ExpiresAt = w.Value, w.ContentType, w.ExpiresAt
+		}
+		ents[i] = e
+		stripes = append(stripes, int(keyHash(w.Key)%writeStripes))
+	}
+	// Stripes locked in ascending order: no deadlock with another batch,
+	// and a single write holds one.
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, s := range stripes {
+		n.stripes[s].Lock()
+	}
+	defer func() {
+		for _, s := range stripes {
+			n.stripes[s].Unlock()
+		}
+	}()
+	for i := range ents {
+		head, _ := n.store.Head(ents[i].Key)
+		v, ok := n.clock.After(head)
+		if !ok {
+			return fail(fmt.Errorf("cluster: write %q: the key holds the largest version there is", ents[i].Key))
+		}
+		ents[i].Version = v
+	}
+	won, err := n.store.ApplyBatch(ents)
+	if err != nil {
+		return fail(fmt.Errorf("cluster: write batch: %w", err))
+	}
+	for i := range ents {
+		// A peer's newer entry that landed between stamping and applying
+		// beat this one: stamp it again, as write does.
+		if won < len(ents) {
+			if head, _ := n.store.Head(ents[i].Key); head != ents[i].Version {
+				ents[i], errs[i] = n.stampAndApply(ents[i])
+			}
+		}
+		if errs[i] == nil && !ents[i].Local {
+			n.rep.fanOut(ents[i])
+		}
+	}
+	return ents, errs
+}
+
+// stampAndApply stamps e above its key's newest version and applies it,
+// again while a peer's newer entry lands in between (at most
+// maxWriteTries times); the key's stripe lock is held.
+func (n *Node) stampAndApply(e engine.Entry) (engine.Entry, error) {
+	for try := 0; try <= maxWriteTries; try++ {
 		head, _ := n.store.Head(e.Key)
 		v, ok := n.clock.After(head)
 		if !ok {
@@ -109,16 +199,10 @@ func (n *Node) write(ctx context.Context, e engine.Entry, cond Precondition) (en
 			return engine.Entry{}, fmt.Errorf("cluster: write %q: %w", e.Key, err)
 		}
 		if won == 1 {
-			break
-		}
-		if try == maxWriteTries {
-			return engine.Entry{}, fmt.Errorf("cluster: write %q: newer versions kept arriving", e.Key)
+			return e, nil
 		}
 	}
-	if !e.Local {
-		n.rep.fanOut(e)
-	}
-	return e, nil
+	return engine.Entry{}, fmt.Errorf("cluster: write %q: newer versions kept arriving", e.Key)
 }
 
 // Get returns the visible entry of key.

@@ -2,8 +2,9 @@ package resp
 
 import (
 	"bytes"
-	"sync"
 	"time"
+
+	"github.com/disperse/disperse/cluster"
 )
 
 // maxRun is the most pipelined SETs applied together.
@@ -50,16 +51,16 @@ func hasKey(run [][][]byte, key []byte) bool {
 	return false
 }
 
-// execSets applies a run of plain SETs of distinct keys concurrently, so
-// that they share the log's commits as the writes of different clients do,
-// and answers them in order once all are done. Each is one write, as on its
-// own; other clients may see them take effect in any order.
+// execSets applies a run of plain SETs of distinct keys as one store batch
+// (one log append and commit for all) and answers them in order. Each is
+// one write, as on its own, stamped with its own version.
 func (c *conn) execSets(run [][][]byte, t0 time.Time) time.Time {
 	if len(run) == 1 {
 		return c.exec(run[0], t0)
 	}
 	errs := make([]error, len(run))
-	var wg sync.WaitGroup
+	ws := make([]cluster.Write, 0, len(run))
+	at := make([]int, 0, len(run)) // run index of each write
 	for i, a := range run {
 		key, err := c.writeKey(a[1])
 		if err == nil {
@@ -70,9 +71,16 @@ func (c *conn) execSets(run [][][]byte, t0 time.Time) time.Time {
 			continue
 		}
 		w := newValue(key, a[2], 0)
-		wg.Go(func() { _, errs[i] = c.put(w) })
+		w.Local = c.local
+		ws = append(ws, w)
+		at = append(at, i)
 	}
-	wg.Wait()
+	if len(ws) > 0 {
+		_, werrs := c.s.store.PutBatch(c.s.ctx, ws)
+		for j, err := range werrs {
+			errs[at[j]] = err
+		}
+	}
 	t1 := time.Now()
 	set := c.s.byName["set"]
 	c.lastCmd = set.name

@@ -15,6 +15,10 @@ type Store interface {
 	// not hold fails with an error that wraps cluster.ErrPrecondition and
 	// changes nothing.
 	Put(ctx context.Context, w cluster.Write) (engine.Entry, error)
+	// PutBatch makes writes of distinct keys without preconditions as Put
+	// makes each, in one store batch, and returns each one's entry or
+	// error (a pipeline's run of SETs).
+	PutBatch(ctx context.Context, ws []cluster.Write) ([]engine.Entry, []error)
 	// Get returns the visible (not deleted, not expired) entry of key. Its
 	// Value must not be modified.
 	Get(key string) (engine.Entry, bool)
