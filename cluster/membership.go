@@ -107,6 +107,12 @@ func (m *membership) noteGossiped(t time.Time) {
 	m.mu.Unlock()
 }
 
+func (m *membership) isLeaving() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.leaving
+}
+
 func (m *membership) setLeaving() {
 	m.mu.Lock()
 	m.leaving = true

@@ -47,6 +47,7 @@ type Node struct {
 	fatalErr atomic.Pointer[error]
 
 	bgMu      sync.RWMutex  // orders background starts against close
+	metaMu    sync.Mutex    // orders metadata announcements against the leave
 	started   chan struct{} // closed once ml is set
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -268,6 +269,7 @@ func (n *Node) fail(err error) {
 // down. It does not close the store.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.metaMu.Lock() // no announce in flight, none after
 		n.mem.setLeaving()
 		// Gossip the leaving flag first so peers record "left", not "dead".
 		if err := n.ml.UpdateNode(n.cfg.LeaveTimeout); err != nil {
@@ -276,6 +278,7 @@ func (n *Node) Close() error {
 		if err := n.ml.Leave(n.cfg.LeaveTimeout); err != nil {
 			n.log.Warn("leave", "err", oneLine(err))
 		}
+		n.metaMu.Unlock()
 		n.bgMu.Lock()
 		close(n.closed) // no background task starts after this
 		n.bgMu.Unlock()
@@ -319,10 +322,18 @@ func (n *Node) background(f func()) {
 	}()
 }
 
-// announce gossips the node's metadata again (its sync time changed).
+// announce gossips the node's metadata again (its sync time or joining
+// state changed). Never once the node leaves: an alive message after the
+// leave would outrank it, and peers would see the node fail rather than
+// leave.
 func (n *Node) announce() {
 	n.mem.noteGossiped(n.id.lastSynced())
 	n.background(func() {
+		n.metaMu.Lock()
+		defer n.metaMu.Unlock()
+		if n.mem.isLeaving() {
+			return
+		}
 		if err := n.ml.UpdateNode(n.cfg.LeaveTimeout); err != nil {
 			n.log.Debug("announce metadata", "err", err)
 		}

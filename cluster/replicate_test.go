@@ -123,7 +123,7 @@ func TestJoiningNodeReceivesMissedWritesOnce(t *testing.T) {
 		cfg.AntiEntropyInterval = time.Hour // only the join-time syncs
 	})
 	c.stop(2)
-	c.waitState(5*time.Second, "node-2", StateLeft)
+	c.waitGone(5*time.Second, "node-2")
 	for i := range keys {
 		put(t, c.nodes[i%2].node, fmt.Sprintf("missed-%d", i), "v")
 	}
