@@ -5,6 +5,8 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are the blob store's Prometheus metrics.
 type metrics struct {
 	puts             prometheus.Counter
+	putSeconds       prometheus.Counter
+	publishSeconds   prometheus.Counter
 	putBytes         prometheus.Counter
 	reads            prometheus.Counter
 	reconstructed    prometheus.Counter
@@ -29,7 +31,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return prometheus.NewCounter(prometheus.CounterOpts(opts(name, help)))
 	}
 	m := &metrics{
-		puts:          c("puts_total", "Blobs stored."),
+		puts:       c("puts_total", "Blobs stored."),
+		putSeconds: c("put_seconds_total", "Time spent in blob PUTs that stored their blob, from the first byte to the answer."),
+		publishSeconds: c("put_publish_seconds_total",
+			"Of put_seconds_total, the time spent sending the new manifest to every other live node (read-after-write on every node)."),
 		putBytes:      c("put_bytes_total", "Bytes of blob data stored."),
 		reads:         c("reads_total", "Blob reads opened."),
 		reconstructed: c("reconstructed_stripes_total", "Stripes read with a shard rebuilt from parity."),
@@ -53,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, col := range []prometheus.Collector{m.puts, m.putBytes, m.reads, m.reconstructed, m.repairedBlock,
+	for _, col := range []prometheus.Collector{m.puts, m.putSeconds, m.publishSeconds, m.putBytes, m.reads, m.reconstructed, m.repairedBlock,
 		m.rebuiltShards, m.removedOrphan, m.holdersReplaced, m.shardsLost, m.checksumFailures, m.blobs,
 		m.scrubBytes, m.scrubPasses, m.scrubProgress, m.scrubFound} {
 		if err := reg.Register(col); err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // PutOptions are the per-blob settings of Put.
@@ -41,6 +42,7 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, opt PutOptions)
 	if s.bgCtx.Err() != nil {
 		return Manifest{}, ErrClosed
 	}
+	started := time.Now()
 	k, m := opt.Data, opt.Parity
 	if k == 0 {
 		k = s.cfg.DataShards
@@ -80,7 +82,10 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, opt PutOptions)
 		s.discard(&man)
 		return Manifest{}, err
 	}
+	published := time.Now()
 	everyone := s.publish(ctx, id, rec)
+	s.met.publishSeconds.Add(time.Since(published).Seconds())
+	s.met.putSeconds.Add(time.Since(started).Seconds())
 	s.met.puts.Inc()
 	s.met.putBytes.Add(float64(man.Size))
 	if old != nil && old.Generation != man.Generation {
