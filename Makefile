@@ -64,6 +64,7 @@ bench: build
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Repair|CatchUp' -benchtime 1x -timeout 30m ./cluster
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'CatchUpBinary' -benchtime 1x -count 3 -timeout 30m ./cmd/disperse
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'Encode' ./blob
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench 'GetWhileScrubbing' -benchtime 20x -count 3 ./blob
 	@$(MAKE) --no-print-directory bench-http
 	@$(MAKE) --no-print-directory bench-blob
 	@$(MAKE) --no-print-directory bench-resp

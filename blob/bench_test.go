@@ -6,9 +6,12 @@ import (
 	"crypto/sha256"
 	"hash"
 	"io"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/klauspost/reedsolomon"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // nopHash is a hash.Hash that does nothing, to time coding without sha256.
@@ -87,4 +90,65 @@ func BenchmarkPutGet(b *testing.B) {
 			b.Fatalf("read %d bytes: %v", n, err)
 		}
 	}
+}
+
+// BenchmarkGetWhileScrubbing reads a 64 MiB blob (4+2 on six nodes, over
+// loopback HTTP, default stripe) with no scrubber running, then while
+// every node scrubs without a pause at the default rate (the worst case:
+// a pass normally runs once a day), alternated within each iteration.
+// scrubbing/idle is the ratio of the two read speeds.
+func BenchmarkGetWhileScrubbing(b *testing.B) {
+	c := newTestCluster(b, 6, func(cfg *Config) { cfg.StripeBytes = 0 })
+	data := randomBytes(64<<20, 3)
+	mustPut(b, c.nodes[0].store, "scrubbed", data, PutOptions{})
+	reader := c.nodes[3].store
+	read := func() time.Duration {
+		t0 := time.Now()
+		_, rc, err := reader.Open(context.Background(), "scrubbed", 0, -1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil || n != int64(len(data)) {
+			b.Fatalf("read %d bytes: %v", n, err)
+		}
+		return time.Since(t0)
+	}
+	var idle, scrubbing time.Duration
+	var scrubbed int64
+	for b.Loop() {
+		idle += read()
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for _, nd := range c.nodes {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					_ = nd.store.ScrubOnce(ctx)
+				}
+			})
+		}
+		before := scrubBytes(c)
+		scrubbing += read()
+		scrubbed += scrubBytes(c) - before
+		cancel()
+		wg.Wait()
+	}
+	mbps := func(d time.Duration) float64 { return float64(b.N) * float64(len(data)) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(idle), "MB/s-idle")
+	b.ReportMetric(mbps(scrubbing), "MB/s-scrubbing")
+	b.ReportMetric(idle.Seconds()/scrubbing.Seconds(), "scrubbing/idle")
+	b.ReportMetric(float64(scrubbed)/scrubbing.Seconds()/(1<<20), "scrub-MiB/s")
+}
+
+// scrubBytes sums what the nodes' scrubbers have read.
+func scrubBytes(c *testCluster) int64 {
+	var n float64
+	for _, nd := range c.nodes {
+		var m dto.Metric
+		if err := nd.store.met.scrubBytes.Write(&m); err == nil {
+			n += m.GetCounter().GetValue()
+		}
+	}
+	return int64(n)
 }
