@@ -193,6 +193,25 @@ func readRange(st *Store, id string, off, n int64) ([]byte, error) {
 	return io.ReadAll(rc)
 }
 
+// copyRange reads like readRange through WriteTo (what io.Copy and the
+// HTTP answer use), after a first Read of a few bytes.
+func copyRange(st *Store, id string, off, n int64) ([]byte, error) {
+	_, rc, err := st.Open(context.Background(), id, off, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	head := make([]byte, 7)
+	k, err := rc.Read(head)
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Write(head[:k])
+	_, err = rc.(io.WriterTo).WriteTo(&buf)
+	return buf.Bytes(), err
+}
+
 func mustPut(t testing.TB, st *Store, id string, data []byte, opt PutOptions) Manifest {
 	t.Helper()
 	m, err := st.Put(context.Background(), id, bytes.NewReader(data), opt)

@@ -318,15 +318,17 @@ func TestFullReadChecksSHA256(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := c.nodes[2].store
-	got, err := readRange(reader, "sum", 0, -1)
-	if !errors.Is(err, ErrChecksum) {
-		t.Fatalf("err %v, want ErrChecksum", err)
-	}
-	if len(got) > 3*testStripe || !bytes.Equal(got, data[:len(got)]) {
-		t.Fatalf("%d bytes handed out, want at most the stripes before the last", len(got))
-	}
-	if n := counterValue(t, reader.met.checksumFailures); n != 1 {
-		t.Fatalf("checksum failures counted: %v", n)
+	for i, read := range []func(*Store, string, int64, int64) ([]byte, error){readRange, copyRange} {
+		got, err := read(reader, "sum", 0, -1)
+		if !errors.Is(err, ErrChecksum) {
+			t.Fatalf("err %v, want ErrChecksum", err)
+		}
+		if len(got) > 3*testStripe || !bytes.Equal(got, data[:len(got)]) {
+			t.Fatalf("%d bytes handed out, want at most the stripes before the last", len(got))
+		}
+		if n := counterValue(t, reader.met.checksumFailures); n != float64(i+1) {
+			t.Fatalf("checksum failures counted: %v", n)
+		}
 	}
 	if got, err := readRange(reader, "sum", 5, int64(len(data))-5); err != nil || !bytes.Equal(got, data[5:]) {
 		t.Fatalf("range read: %v", err)

@@ -129,14 +129,83 @@ func (r *blobReader) fetch() error {
 	return nil
 }
 
-// check hashes the data of the stripe about to be handed out when the
-// read covers the whole blob, and compares the hash with the manifest's
-// at the last stripe.
-func (r *blobReader) check(data []byte) error {
+// WriteTo writes the rest of the range to w (io.Copy calls it): each
+// stripe's data blocks go to w as the fetcher holds them, without being
+// assembled into a stripe buffer or copied through io.Copy's. The last
+// stripe of a whole-blob read is checked before any of it is written, as
+// in Read.
+func (r *blobReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	if len(r.cur) > 0 {
+		n, err := w.Write(r.cur)
+		total += int64(n)
+		r.left -= int64(n)
+		r.cur = nil
+		if err != nil {
+			r.err = err
+			return total, err
+		}
+	}
+	m := r.f.m
+	var pieces [][]byte
+	for r.left > 0 && r.err == nil {
+		shards, err := r.f.stripe(r.next, nil)
+		if err != nil {
+			r.err = err
+			return total, err
+		}
+		pieces = pieces[:0]
+		rest := m.stripeLen(r.next)
+		for _, sh := range shards[:m.Data] {
+			if rest == 0 {
+				break
+			}
+			p := sh[:min(len(sh), rest)]
+			pieces = append(pieces, p)
+			rest -= len(p)
+		}
+		if err := r.check(pieces...); err != nil {
+			r.err = err
+			return total, err
+		}
+		skip := r.skip
+		r.skip = 0
+		for _, p := range pieces {
+			if skip >= len(p) {
+				skip -= len(p)
+				continue
+			}
+			p = p[skip:]
+			skip = 0
+			if int64(len(p)) > r.left {
+				p = p[:r.left]
+			}
+			n, err := w.Write(p)
+			total += int64(n)
+			r.left -= int64(n)
+			if err != nil {
+				r.err = err
+				return total, err
+			}
+			if r.left == 0 {
+				break
+			}
+		}
+		r.next++
+	}
+	return total, r.err
+}
+
+// check hashes the data of the stripe about to be handed out, in pieces,
+// when the read covers the whole blob, and compares the hash with the
+// manifest's at the last stripe.
+func (r *blobReader) check(pieces ...[]byte) error {
 	if r.hash == nil {
 		return nil
 	}
-	r.hash.Write(data)
+	for _, p := range pieces {
+		r.hash.Write(p)
+	}
 	m := r.f.m
 	if r.next < m.Stripes()-1 {
 		return nil

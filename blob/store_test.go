@@ -150,16 +150,18 @@ func TestRangeAtStripeEdges(t *testing.T) {
 	}
 	for _, r := range ranges {
 		for _, reader := range []*Store{c.nodes[0].store, c.nodes[5].store} {
-			got, err := readRange(reader, "r", r[0], r[1])
-			if err != nil {
-				t.Fatalf("range %v: %v", r, err)
-			}
-			end := int64(size)
-			if r[1] >= 0 {
-				end = min(end, r[0]+r[1])
-			}
-			if !bytes.Equal(got, data[r[0]:end]) {
-				t.Fatalf("range %v: got %d bytes, want %d (content differs)", r, len(got), end-r[0])
+			for _, read := range []func(*Store, string, int64, int64) ([]byte, error){readRange, copyRange} {
+				got, err := read(reader, "r", r[0], r[1])
+				if err != nil {
+					t.Fatalf("range %v: %v", r, err)
+				}
+				end := int64(size)
+				if r[1] >= 0 {
+					end = min(end, r[0]+r[1])
+				}
+				if !bytes.Equal(got, data[r[0]:end]) {
+					t.Fatalf("range %v: got %d bytes, want %d (content differs)", r, len(got), end-r[0])
+				}
 			}
 		}
 	}
