@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -75,16 +76,20 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// freePort asks the kernel for a free port on 127.0.0.1 (TCP and UDP, as
-// gossip needs both) and releases it.
+// freePort returns a port free on 127.0.0.1 for TCP and UDP (gossip needs
+// both), picked at random below the kernel's ephemeral range (32768 and
+// up on Linux). A port the kernel handed out from that range could be
+// given again, between this check and the node's bind, as the local end
+// of any process's outgoing connection; one below it is only ever taken
+// by a bind like this one.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		port := ln.Addr().(*net.TCPAddr).Port
 		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		ln.Close()
 		if err == nil {
