@@ -50,7 +50,13 @@
 // Put and Delete apply the entry locally (durable per the engine's sync
 // mode) and then, unless Local, append it to a bounded queue per live peer
 // (Config.ReplicationQueue entries). A full queue drops the entry for that
-// peer and counts it; the sync repairs it. One sender per peer waits
+// peer and counts it, and a batch that fails to send is dropped the same
+// way; either marks the peer, and the node syncs with it within a second.
+// The replicator also keeps the node's own writes of the last 10 s (at
+// most 8 MiB) and queues them, those still the newest of their key, for a
+// peer that turns alive: two nodes see each other turn alive a gossip
+// round or more apart, and a write taken in that gap would reach neither
+// the queue nor the peer's sync. One sender per peer waits
 // BatchDelay for a small queue to grow, then drains it in batches of up to
 // BatchBytes sent with memberlist's SendReliable:
 //
@@ -88,9 +94,15 @@
 // the number of differing keys: 500 differing keys among 1,000,000 cost
 // about 100 KiB of hashes and key lists and move 500 entries.
 //
-// A sync starts when a peer turns alive (from the joining side always
-// until its first sync is done, else from the side with the smaller name),
-// and every AntiEntropyInterval with a random live peer. Readiness: a node
+// A node that joins an existing cluster gossips that it is joining until
+// its first sync is done (or ReadySyncTimeout passed). It syncs with one
+// live peer at a time, peers that are not joining first, until one sync
+// completes, then once with each other live peer, which moves only what
+// the first lacked; its peers leave the catch-up to it, so what it missed
+// crosses once. Between settled nodes a sync starts when a peer turns
+// alive, from the side with the smaller name (the sync covers both
+// directions), and every AntiEntropyInterval with a random settled live
+// peer. Readiness: a node
 // that has peers to join (Config.Join or remembered peers) is ready once
 // its first sync completed, or after ReadySyncTimeout; a node with none is
 // ready at once. A restart therefore never waits for a periodic timer.
