@@ -46,6 +46,7 @@ func startRESP(cfg Config, cn *cluster.Node, eng *engine.Engine, log *slog.Logge
 	srv, err := resp.New(resp.Config{
 		MaxKeyBytes:   cfg.MaxKeyBytes,
 		MaxValueBytes: cfg.MaxValueBytes,
+		MaxClients:    cfg.MaxConns,
 		Authenticate:  auth,
 		OOMError:      engine.ErrMemoryFull,
 		Keys:          func() int { return eng.Stats().Keys },

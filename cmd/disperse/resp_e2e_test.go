@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -181,4 +184,48 @@ func TestE2ERESPTokens(t *testing.T) {
 	if err := r.FlushAll(ctx).Err(); err != nil {
 		t.Errorf("FLUSHALL with the admin token: %v", err)
 	}
+}
+
+// TestE2ERESPMaxConns: --max-conns bounds the Redis port's connections as
+// it bounds the API's: one more is told so, as Redis tells it, and closed;
+// once one closes, a new one is served.
+func TestE2ERESPMaxConns(t *testing.T) {
+	needBinary(t)
+	p := startNode(t, t.TempDir(), "--max-conns", "2")
+	p.waitReady(t)
+	dial := func() (net.Conn, string) {
+		c, err := net.Dial("tcp", p.resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte("PING\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return c, strings.TrimSpace(line)
+	}
+	var held []net.Conn
+	for range 2 {
+		c, line := dial()
+		if line != "+PONG" {
+			t.Fatalf("connection within --max-conns: %q", line)
+		}
+		held = append(held, c)
+	}
+	c, line := dial()
+	c.Close()
+	if line != "-ERR max number of clients reached" {
+		t.Fatalf("a third connection with --max-conns 2: %q", line)
+	}
+	held[0].Close()
+	eventually(t, 10*time.Second, "a new connection served after one closed", func() error {
+		c, line := dial()
+		c.Close()
+		if line != "+PONG" {
+			return fmt.Errorf("answer %q", line)
+		}
+		return nil
+	})
+	held[1].Close()
 }
