@@ -41,8 +41,8 @@ type Precondition struct {
 	Absent bool
 }
 
-// holds reports whether the visible entry e (ok: there is one) meets p.
-func (p Precondition) holds(e engine.Entry, ok bool) bool {
+// Holds reports whether the visible entry e (ok: there is one) meets p.
+func (p Precondition) Holds(e engine.Entry, ok bool) bool {
 	switch {
 	case p.Exists && !ok, p.Absent && ok:
 		return false
@@ -94,7 +94,7 @@ func (n *Node) write(ctx context.Context, e engine.Entry, cond Precondition) (en
 	defer mu.Unlock()
 	if cond != (Precondition{}) {
 		cur, ok := n.store.Get(e.Key)
-		if !cond.holds(cur, ok) {
+		if !cond.Holds(cur, ok) {
 			return engine.Entry{}, fmt.Errorf("cluster: write %q: %w", e.Key, ErrPrecondition)
 		}
 	}

@@ -46,6 +46,9 @@ func (s *Server) putKey(c *gin.Context) error {
 		return err
 	}
 	w := cluster.Write{Key: key, Local: local}
+	if w.If, err = preconditionOf(c.Request); err != nil {
+		return err
+	}
 	var ttl time.Duration
 	if ct := c.Request.Header.Get("Content-Type"); isJSON(ct) {
 		body, held, err := s.readBody(c.Request, jsonBodyLimit(s.cfg.MaxValueBytes), "JSON body")
@@ -55,6 +58,14 @@ func (s *Server) putKey(c *gin.Context) error {
 		}
 		if w.Value, ttl, err = parseJSONPut(body, s.cfg.MaxValueBytes); err != nil {
 			return err
+		}
+		if q, ok := c.GetQuery("ttl"); ok {
+			if ttl != 0 {
+				return badRequest(`an expiry given twice: "duration" in the body and ?ttl=`)
+			}
+			if ttl, err = parseTTL(q); err != nil {
+				return err
+			}
 		}
 		w.ContentType = contentTypeText
 	} else {
@@ -138,7 +149,16 @@ func (s *Server) deleteKey(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.cache.Delete(c.Request.Context(), key, local); err != nil {
+	cond, err := preconditionOf(c.Request)
+	if err != nil {
+		return err
+	}
+	if cond == (cluster.Precondition{}) {
+		_, err = s.cache.Delete(c.Request.Context(), key, local)
+	} else {
+		_, err = s.cache.Put(c.Request.Context(), cluster.Write{Key: key, Local: local, Delete: true, If: cond})
+	}
+	if err != nil {
 		return err
 	}
 	c.Writer.WriteHeader(http.StatusNoContent)

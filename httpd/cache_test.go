@@ -387,3 +387,59 @@ func TestContentLengthOverNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestConditionalWrites: If-Match and If-None-Match make PUT and DELETE
+// conditional on the key's current version (the ETag of a GET); a write
+// whose condition fails answers 412 precondition_failed and changes
+// nothing, and a header that is not * or one entity tag is 400.
+func TestConditionalWrites(t *testing.T) {
+	s, f, _ := newFakeServer(t, nil)
+	h := s.Handler()
+	put := func(value string, headers ...string) *httptest.ResponseRecorder {
+		return do(t, h, http.MethodPut, "/cache/k", strings.NewReader(value), headers...)
+	}
+	wantStatus(t, put("first", "If-None-Match", "*").Code, http.StatusOK, nil)
+	rec := put("second", "If-None-Match", "*")
+	wantStatus(t, rec.Code, http.StatusPreconditionFailed, rec.Body.Bytes())
+	if !strings.Contains(rec.Body.String(), `"code":"precondition_failed"`) {
+		t.Fatalf("412 body %q", rec.Body)
+	}
+	etag := do(t, h, http.MethodGet, "/cache/k", nil).Header().Get("ETag")
+	stale := `"` + strings.Repeat("0", 31) + `1"`
+	wantStatus(t, put("third", "If-Match", stale).Code, http.StatusPreconditionFailed, nil)
+	wantStatus(t, put("third", "If-None-Match", etag).Code, http.StatusPreconditionFailed, nil)
+	if got := do(t, h, http.MethodGet, "/cache/k", nil).Body.String(); got != "first" {
+		t.Fatalf("after refused writes the value is %q, want first", got)
+	}
+	wantStatus(t, put("third", "If-Match", etag).Code, http.StatusOK, nil)
+	wantStatus(t, put("fourth", "If-Match", "*").Code, http.StatusOK, nil)
+
+	rec = do(t, h, http.MethodDelete, "/cache/k", nil, "If-Match", etag) // no longer current
+	wantStatus(t, rec.Code, http.StatusPreconditionFailed, rec.Body.Bytes())
+	cur := do(t, h, http.MethodGet, "/cache/k", nil).Header().Get("ETag")
+	wantStatus(t, do(t, h, http.MethodDelete, "/cache/k", nil, "If-Match", cur).Code, http.StatusNoContent, nil)
+	if _, ok := f.Get("k"); ok {
+		t.Fatal("the key survived a DELETE whose If-Match held")
+	}
+	wantStatus(t, do(t, h, http.MethodDelete, "/cache/k", nil, "If-Match", "*").Code, http.StatusPreconditionFailed, nil)
+
+	for _, bad := range [][2]string{{"If-Match", `"abc"`}, {"If-Match", etag + ", " + etag}, {"If-Match", "W/" + etag},
+		{"If-None-Match", "nonsense"}, {"If-Match", `"` + strings.Repeat("0", 32) + `"`}} {
+		rec := put("x", bad[0], bad[1])
+		wantStatus(t, rec.Code, http.StatusBadRequest, rec.Body.Bytes())
+	}
+}
+
+// TestPutJSONWithTTLQuery: ?ttl= applies to a JSON body without a
+// "duration"; both at once are 400, not one silently dropped.
+func TestPutJSONWithTTLQuery(t *testing.T) {
+	s, fc, _ := newFakeServer(t, nil)
+	h := s.Handler()
+	rec := do(t, h, http.MethodPut, "/cache/j?ttl=5s", strings.NewReader(`{"value": "v"}`), "Content-Type", "application/json")
+	wantStatus(t, rec.Code, http.StatusOK, rec.Body.Bytes())
+	if w := fc.lastWrite(t); w.ExpiresAt != testNow.Add(5*time.Second).UnixNano() {
+		t.Fatalf("JSON body with ?ttl=5s expires at %d, want now+5s", w.ExpiresAt)
+	}
+	rec = do(t, h, http.MethodPut, "/cache/j?ttl=5s", strings.NewReader(`{"value": "v", "duration": "1h"}`), "Content-Type", "application/json")
+	wantStatus(t, rec.Code, http.StatusBadRequest, rec.Body.Bytes())
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/disperse/disperse/cluster"
 	"github.com/disperse/disperse/engine"
 	"github.com/disperse/disperse/wal"
 	"github.com/gin-gonic/gin"
@@ -22,6 +23,7 @@ const (
 	CodeForbidden        = "forbidden"
 	CodeNotFound         = "not_found"
 	CodeMethodNotAllowed = "method_not_allowed"
+	CodePrecondition     = "precondition_failed"
 	CodeTooLarge         = "too_large"
 	CodeRateLimited      = "rate_limited"
 	CodeInternal         = "internal"
@@ -73,6 +75,8 @@ func statusOf(err error) (status int, code, msg string, server bool) {
 	switch {
 	case errors.As(err, &e):
 		return e.Status, e.Code, e.Msg, e.Status >= 500
+	case errors.Is(err, cluster.ErrPrecondition):
+		return http.StatusPreconditionFailed, CodePrecondition, "the key's current version does not meet If-Match or If-None-Match; nothing changed", false
 	case errors.Is(err, wal.ErrDiskFull):
 		return http.StatusInsufficientStorage, CodeDiskFull, "the node's disk is full", true
 	case errors.Is(err, engine.ErrMemoryFull):

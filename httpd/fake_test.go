@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -42,10 +43,18 @@ func (f *fakeCache) Put(_ context.Context, w cluster.Write) (engine.Entry, error
 	if f.err != nil {
 		return engine.Entry{}, f.err
 	}
+	cur, ok := f.entries[w.Key]
+	if !w.If.Holds(cur, ok) {
+		return engine.Entry{}, fmt.Errorf("fake: %w", cluster.ErrPrecondition)
+	}
 	f.writes = append(f.writes, w)
 	f.clock++
 	ent := engine.Entry{Key: w.Key, Value: slices.Clone(w.Value), ContentType: w.ContentType,
-		ExpiresAt: w.ExpiresAt, Version: engine.Version{Time: f.clock << 16, Node: 7}, Local: w.Local}
+		ExpiresAt: w.ExpiresAt, Version: engine.Version{Time: f.clock << 16, Node: 7}, Local: w.Local, Deleted: w.Delete}
+	if w.Delete {
+		delete(f.entries, w.Key)
+		return ent, nil
+	}
 	f.entries[w.Key] = ent
 	return ent, nil
 }

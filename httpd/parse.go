@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/disperse/disperse/cluster"
+	"github.com/disperse/disperse/engine"
 )
 
 // keyOf returns the key of a /cache/*key request: the rest of the path,
@@ -25,6 +28,62 @@ func (s *Server) keyOf(param string) (string, error) {
 }
 
 // isSync reads the X-Is-Sync header: true means apply on this node only.
+// preconditionOf reads If-Match and If-None-Match of a PUT or DELETE: "*"
+// (the key exists, or does not), or one entity tag, as GET gives it in
+// ETag (If-None-Match also takes it weak, W/"..."). Several tags, or one
+// that is not a version of this node's form, are 400.
+func preconditionOf(r *http.Request) (cluster.Precondition, error) {
+	var p cluster.Precondition
+	if v, ok, err := oneTag(r.Header, "If-Match", false); err != nil {
+		return p, err
+	} else if ok {
+		if v.IsZero() {
+			p.Exists = true
+		} else {
+			p.Match = v
+		}
+	}
+	if v, ok, err := oneTag(r.Header, "If-None-Match", true); err != nil {
+		return p, err
+	} else if ok {
+		if v.IsZero() {
+			p.Absent = true
+		} else {
+			p.NotMatch = v
+		}
+	}
+	return p, nil
+}
+
+// oneTag reads header name as "*" (the zero version) or one entity tag;
+// ok is false when the header is absent.
+func oneTag(h http.Header, name string, weakOK bool) (v engine.Version, ok bool, err error) {
+	vals := h.Values(name)
+	if len(vals) == 0 {
+		return v, false, nil
+	}
+	tag := strings.TrimSpace(strings.Join(vals, ","))
+	if tag == "*" {
+		return v, true, nil
+	}
+	if weakOK {
+		tag = strings.TrimPrefix(tag, "W/")
+	}
+	if len(tag) != etagLen || tag[0] != '"' || tag[etagLen-1] != '"' {
+		return v, false, badRequest("%s must be * or one entity tag as ETag gives it, not %.80q", name, tag)
+	}
+	t, err1 := strconv.ParseUint(tag[1:17], 16, 64)
+	n, err2 := strconv.ParseUint(tag[17:33], 16, 64)
+	if err1 != nil || err2 != nil {
+		return v, false, badRequest("%s must be * or one entity tag as ETag gives it, not %.80q", name, tag)
+	}
+	v = engine.Version{Time: t, Node: n}
+	if v.IsZero() {
+		return v, false, badRequest("%s names no version", name)
+	}
+	return v, true, nil
+}
+
 func isSync(r *http.Request) (bool, error) {
 	v := r.Header.Get("X-Is-Sync")
 	switch {

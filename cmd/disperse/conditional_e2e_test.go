@@ -1,0 +1,66 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestE2EConditionalWrites drives the built binary on its defaults:
+// If-None-Match: * creates a key only once, a DELETE with a stale If-Match
+// answers 412 and keeps the key, one with the current ETag deletes it; a
+// JSON PUT with ?ttl= expires.
+func TestE2EConditionalWrites(t *testing.T) {
+	needBinary(t)
+	p := startNode(t, t.TempDir())
+	p.waitReady(t)
+	hc := &http.Client{}
+	send := func(method, path, body string, headers ...string) (int, http.Header, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, p.url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "text/plain")
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	if code, _, body := send(http.MethodPut, "/cache/once", "a", "If-None-Match", "*"); code != http.StatusOK {
+		t.Fatalf("first create: %d %s", code, body)
+	}
+	if code, _, body := send(http.MethodPut, "/cache/once", "b", "If-None-Match", "*"); code != http.StatusPreconditionFailed || !strings.Contains(body, `"precondition_failed"`) {
+		t.Fatalf("second create: %d %s, want 412 precondition_failed", code, body)
+	}
+	_, h, _ := send(http.MethodGet, "/cache/once", "")
+	etag := h.Get("ETag")
+	stale := `"` + strings.Repeat("0", 31) + `1"`
+	if code, _, body := send(http.MethodDelete, "/cache/once", "", "If-Match", stale); code != http.StatusPreconditionFailed {
+		t.Fatalf("DELETE with a stale If-Match: %d %s", code, body)
+	}
+	if code, _, body := send(http.MethodGet, "/cache/once", ""); code != http.StatusOK || body != "a" {
+		t.Fatalf("after the refused DELETE: %d %q", code, body)
+	}
+	if code, _, body := send(http.MethodDelete, "/cache/once", "", "If-Match", etag); code != http.StatusNoContent {
+		t.Fatalf("DELETE with the current ETag: %d %s", code, body)
+	}
+	req, _ := http.NewRequest(http.MethodPut, p.url+"/cache/json?ttl=1h", strings.NewReader(`{"value":"v"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(b), `"expires_at":null`) {
+		t.Fatalf("JSON PUT with ?ttl=1h: %d %s, want an expiry", resp.StatusCode, b)
+	}
+}
