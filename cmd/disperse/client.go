@@ -221,8 +221,16 @@ func (c *client) ready(args []string) error {
 		return errors.New("usage: disperse ready")
 	}
 	deadline := time.Now().Add(c.timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	for {
-		resp, err := c.hc.Get(c.addr + "/readyz")
+		// The deadline bounds each request too: a listener that accepts
+		// and never answers does not hold the command past --timeout.
+		var resp *http.Response
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.addr+"/readyz", nil)
+		if err == nil {
+			resp, err = c.hc.Do(req)
+		}
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

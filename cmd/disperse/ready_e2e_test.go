@@ -1,0 +1,58 @@
+package main
+
+import (
+	"net"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestE2EReadyTimeoutOnSilentListener: `disperse ready --timeout 1s`
+// against a listener that accepts and never answers gives up at its
+// timeout, exit status 1, instead of hanging.
+func TestE2EReadyTimeoutOnSilentListener(t *testing.T) {
+	needBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	cmd := exec.Command(binPath, "ready", "--addr", "http://"+ln.Addr().String(), "--timeout", "1s")
+	done := make(chan error, 1)
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if cmd.ProcessState.ExitCode() != 1 {
+			t.Fatalf("ready against a silent listener: %v, exit status %d, want 1", err, cmd.ProcessState.ExitCode())
+		}
+		t.Logf("gave up after %v", time.Since(started).Round(time.Millisecond))
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("ready --timeout 1s still waiting after 30s on a listener that never answers")
+	}
+}
