@@ -64,8 +64,22 @@ func methodIndex(m string) int {
 type routeMetrics struct {
 	route, method string
 	requests      *prometheus.CounterVec
-	duration      prometheus.Observer
+	durations     *prometheus.HistogramVec
+	duration      atomic.Pointer[prometheus.Observer] // made at the first request
 	status        [600]atomic.Pointer[prometheus.Counter]
+}
+
+// observe records a request's time. The histogram of a route and method
+// is made at its first request, so that an idle node does not list every
+// route with every method.
+func (rm *routeMetrics) observe(seconds float64) {
+	if o := rm.duration.Load(); o != nil {
+		(*o).Observe(seconds)
+		return
+	}
+	o := rm.durations.WithLabelValues(rm.route, rm.method)
+	rm.duration.Store(&o)
+	o.Observe(seconds)
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -119,10 +133,10 @@ func (m *httpMetrics) newRoute(route string) *[numMethods]*routeMetrics {
 			method = knownMethods[i]
 		}
 		byMethod[i] = &routeMetrics{
-			route:    route,
-			method:   method,
-			requests: m.requests,
-			duration: m.duration.WithLabelValues(route, method),
+			route:     route,
+			method:    method,
+			requests:  m.requests,
+			durations: m.duration,
 		}
 	}
 	return &byMethod

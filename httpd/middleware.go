@@ -20,7 +20,7 @@ func (s *Server) observe(c *gin.Context) {
 	status := c.Writer.Status()
 	rm := s.metrics.lookup(c)
 	rm.counter(status).Inc()
-	rm.duration.Observe(took.Seconds())
+	rm.observe(took.Seconds())
 	if s.log.Enabled(c.Request.Context(), slog.LevelDebug) {
 		s.log.LogAttrs(c.Request.Context(), slog.LevelDebug, "request",
 			slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
