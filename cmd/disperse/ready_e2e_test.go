@@ -1,8 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"net"
+	"net/http"
 	"os/exec"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,4 +59,22 @@ func TestE2EReadyTimeoutOnSilentListener(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatal("ready --timeout 1s still waiting after 30s on a listener that never answers")
 	}
+}
+
+// TestE2EBuildInfo: /metrics names the binary's version and Go release.
+func TestE2EBuildInfo(t *testing.T) {
+	needBinary(t)
+	p := startNode(t, t.TempDir())
+	p.waitReady(t)
+	code, body, err := httpGet(&http.Client{Timeout: 10 * time.Second}, p.url+"/metrics")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", code, err)
+	}
+	want := fmt.Sprintf(`disperse_build_info{goversion=%q,version=`, runtime.Version())
+	for line := range strings.Lines(body) {
+		if strings.HasPrefix(line, want) && strings.HasSuffix(strings.TrimSpace(line), "} 1") {
+			return
+		}
+	}
+	t.Fatalf("/metrics has no line starting %s and ending in 1", want)
 }

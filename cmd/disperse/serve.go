@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -51,7 +52,8 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 	}
 	cfg.HTTPPort = ln.Addr().(*net.TCPAddr).Port // the real one when 0 was asked for
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo())
 	tlsCfg, err := cfg.tlsConfig()
 	var lim net.Listener
 	if err == nil {
@@ -514,4 +516,15 @@ func reloadKeysOnHUP(cfg Config, cn *cluster.Node, log *slog.Logger) func() {
 		signal.Stop(hup)
 		close(done)
 	}
+}
+
+// buildInfo is disperse_build_info: 1, labelled with the binary's version
+// and the Go release that built it.
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "disperse_build_info",
+		Help: "1, labelled with the version of the binary and the Go release that built it.",
+	}, []string{"version", "goversion"})
+	g.WithLabelValues(version, runtime.Version()).Set(1)
+	return g
 }
