@@ -78,14 +78,20 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 
 // freePort returns a port free on 127.0.0.1 for TCP and UDP (gossip needs
 // both), picked at random below the kernel's ephemeral range (32768 and
-// up on Linux). A port the kernel handed out from that range could be
-// given again, between this check and the node's bind, as the local end
-// of any process's outgoing connection; one below it is only ever taken
-// by a bind like this one.
+// up on Linux), and never the same one twice in this process. A port the
+// kernel handed out from that range could be given again, between this
+// check and the node's bind, as the local end of any process's outgoing
+// connection; one below it is only taken by a bind, and the ones this
+// process handed out are kept off the next picks.
 func freePort(t testing.TB) int {
 	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for range 200 {
 		port := 20000 + rand.IntN(12000)
+		if portsGiven[port] {
+			continue
+		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
@@ -94,12 +100,18 @@ func freePort(t testing.TB) int {
 		ln.Close()
 		if err == nil {
 			pc.Close()
+			portsGiven[port] = true
 			return port
 		}
 	}
 	t.Fatal("no free TCP+UDP port")
 	return 0
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and a
 // reading test.
