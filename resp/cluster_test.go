@@ -67,9 +67,9 @@ func TestNodeLocalAndReplication(t *testing.T) {
 }
 
 // TestIncrOnTwoNodes: INCRs of one key sent to two nodes at once are each
-// atomic on their node; between nodes the newest write wins, so the nodes
-// agree in the end on a value between the larger share and the sum (README,
-// "Atomicity").
+// atomic on their node and every one is answered; between nodes the newest
+// write wins, so the nodes agree in the end on one value, at most the sum
+// (README, "Atomicity").
 func TestIncrOnTwoNodes(t *testing.T) {
 	a, b := twoNodes(t)
 	const each = 100
@@ -95,7 +95,10 @@ func TestIncrOnTwoNodes(t *testing.T) {
 		vb, _ = rb.Get(ctx, "hits").Int()
 		return va == vb
 	})
-	if va < each || va > 2*each {
+	// An increment on one node can be overwritten by the other node's
+	// newer write of a smaller count, so the count lies anywhere from 1
+	// to the sum.
+	if va < 1 || va > 2*each {
 		t.Errorf("hits %d after %d INCRs on each of two nodes", va, each)
 	}
 	t.Logf("%d INCRs on each of two nodes: both hold %d", each, va)
