@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/klauspost/reedsolomon"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // nopHash is a hash.Hash that does nothing, to time coding without sha256.
@@ -80,15 +79,22 @@ func BenchmarkPutGet(b *testing.B) {
 		if _, err := st.Put(context.Background(), "bench", bytes.NewReader(data), PutOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		_, rc, err := reader.Open(context.Background(), "bench", 0, -1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil || n != int64(len(data)) {
-			b.Fatalf("read %d bytes: %v", n, err)
-		}
+		readBack(b, reader, "bench", len(data))
+	}
+}
+
+// readBack reads blob id whole from st into io.Discard and checks its
+// length.
+func readBack(b *testing.B, st *Store, id string, size int) {
+	b.Helper()
+	_, rc, err := st.Open(context.Background(), id, 0, -1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, rc)
+	rc.Close()
+	if err != nil || n != int64(size) {
+		b.Fatalf("read %d bytes: %v", n, err)
 	}
 }
 
@@ -104,15 +110,7 @@ func BenchmarkGetWhileScrubbing(b *testing.B) {
 	reader := c.nodes[3].store
 	read := func() time.Duration {
 		t0 := time.Now()
-		_, rc, err := reader.Open(context.Background(), "scrubbed", 0, -1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil || n != int64(len(data)) {
-			b.Fatalf("read %d bytes: %v", n, err)
-		}
+		readBack(b, reader, "scrubbed", len(data))
 		return time.Since(t0)
 	}
 	var idle, scrubbing time.Duration
@@ -128,9 +126,9 @@ func BenchmarkGetWhileScrubbing(b *testing.B) {
 				}
 			})
 		}
-		before := scrubBytes(c)
+		before := scrubBytes(b, c)
 		scrubbing += read()
-		scrubbed += scrubBytes(c) - before
+		scrubbed += scrubBytes(b, c) - before
 		cancel()
 		wg.Wait()
 	}
@@ -142,13 +140,10 @@ func BenchmarkGetWhileScrubbing(b *testing.B) {
 }
 
 // scrubBytes sums what the nodes' scrubbers have read.
-func scrubBytes(c *testCluster) int64 {
+func scrubBytes(b *testing.B, c *testCluster) int64 {
 	var n float64
 	for _, nd := range c.nodes {
-		var m dto.Metric
-		if err := nd.store.met.scrubBytes.Write(&m); err == nil {
-			n += m.GetCounter().GetValue()
-		}
+		n += counterValue(b, nd.store.met.scrubBytes)
 	}
 	return int64(n)
 }

@@ -198,7 +198,7 @@ func TestFailedUploadLeavesNothing(t *testing.T) {
 		t.Fatalf("put with failing body: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cr := &cancellingReader{r: bytes.NewReader(data), after: 3 * testStripe, cancel: cancel}
+	cr := &hookReader{r: bytes.NewReader(data), after: 3 * testStripe, hook: cancel}
 	if _, err := c.nodes[1].store.Put(ctx, "cancelled", cr, PutOptions{}); err == nil {
 		t.Fatal("put with cancelled context succeeded")
 	}
@@ -214,23 +214,6 @@ func TestFailedUploadLeavesNothing(t *testing.T) {
 type failingReader struct{ err error }
 
 func (f *failingReader) Read([]byte) (int, error) { return 0, f.err }
-
-// cancellingReader cancels its context once after bytes have been read.
-type cancellingReader struct {
-	r      io.Reader
-	n      int
-	after  int
-	cancel context.CancelFunc
-}
-
-func (c *cancellingReader) Read(p []byte) (int, error) {
-	if c.n >= c.after {
-		c.cancel()
-	}
-	n, err := c.r.Read(p)
-	c.n += n
-	return n, err
-}
 
 func TestReplaceRemovesOldGeneration(t *testing.T) {
 	c := newTestCluster(t, 6, nil)

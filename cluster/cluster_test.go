@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -209,20 +210,7 @@ func (c *testCluster) waitAlive(d time.Duration, names ...string) {
 // none is given) sees the node called name in state.
 func (c *testCluster) waitState(d time.Duration, name, state string, at ...*Node) {
 	c.t.Helper()
-	if len(at) == 0 {
-		for _, tn := range c.running() {
-			at = append(at, tn.node)
-		}
-	}
-	waitFor(c.t, d, fmt.Sprintf("%s %s", name, state), func() bool {
-		for _, n := range at {
-			i := slices.IndexFunc(n.Members(), func(m Member) bool { return m.Name == name })
-			if i < 0 || n.Members()[i].State != state {
-				return false
-			}
-		}
-		return true
-	})
+	c.waitStateIn(d, name, []string{state}, at)
 }
 
 // waitGone waits until every running node lists name as left or dead. A
@@ -231,11 +219,23 @@ func (c *testCluster) waitState(d time.Duration, name, state string, at ...*Node
 // records it as dead instead, which these tests do not tell apart.
 func (c *testCluster) waitGone(d time.Duration, name string) {
 	c.t.Helper()
-	waitFor(c.t, d, name+" gone", func() bool {
+	c.waitStateIn(d, name, []string{StateLeft, StateDead}, nil)
+}
+
+// waitStateIn waits until each of the nodes at (every running node when
+// none) sees the node called name in one of states.
+func (c *testCluster) waitStateIn(d time.Duration, name string, states []string, at []*Node) {
+	c.t.Helper()
+	if len(at) == 0 {
 		for _, tn := range c.running() {
-			ms := tn.node.Members()
+			at = append(at, tn.node)
+		}
+	}
+	waitFor(c.t, d, fmt.Sprintf("%s %s", name, strings.Join(states, " or ")), func() bool {
+		for _, n := range at {
+			ms := n.Members()
 			i := slices.IndexFunc(ms, func(m Member) bool { return m.Name == name })
-			if i < 0 || ms[i].State != StateLeft && ms[i].State != StateDead {
+			if i < 0 || !slices.Contains(states, ms[i].State) {
 				return false
 			}
 		}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -216,6 +217,10 @@ func (n *Node) PeerTransport(base http.RoundTripper) http.RoundTripper {
 	}
 	return &signingTransport{auth: n.auth, base: base}
 }
+
+// PeerTLS is the TLS client configuration for peers that serve https
+// (Config.PeerTLS), for the other clients of peers (the blob store's).
+func (n *Node) PeerTLS() *tls.Config { return n.cfg.PeerTLS }
 
 // VerifyPeer checks that r was signed by a member holding the cluster key
 // (always nil when the cluster has none). httpd calls it for every route

@@ -123,9 +123,9 @@ func blobConfig(cfg Config, n *cluster.Node) blob.Config {
 		ScrubInterval:       cfg.BlobScrubInterval,
 		ScrubRate:           cfg.BlobScrubRate,
 	}
-	bc.PeerTLS, _ = cfg.peerTLS() // checked by Validate
 	if n != nil {
 		bc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return n.PeerTransport(rt) }
+		bc.PeerTLS = n.PeerTLS()
 	}
 	return bc
 }
