@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -419,4 +420,60 @@ func counterValue(t testing.TB, m prometheus.Metric) float64 {
 	}
 	t.Fatalf("%v is neither a counter nor a gauge", m.Desc())
 	return 0
+}
+
+// Conditional writes are decided by the manifest's compare-and-set, not
+// by the check before the upload: of concurrent create-only PUTs of one
+// id on one node exactly one wins and its bytes are the blob; the losers'
+// shards are removed; a DELETE whose If-Match names a replaced blob
+// changes nothing.
+func TestConditionalPutsRace(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	st := c.nodes[0].store
+	const writers = 6
+	errs := make([]error, writers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = st.Put(context.Background(), "once", bytes.NewReader(randomBytes(testStripe+i, uint64(i))),
+				PutOptions{If: Condition{IfNoneMatch: "*"}})
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("writers %d and %d both created the blob", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, ErrPrecondition):
+			t.Fatalf("writer %d: %v, want ErrPrecondition", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no writer created the blob")
+	}
+	want := randomBytes(testStripe+winner, uint64(winner))
+	if got := readAll(t, c.nodes[1].store, "once"); !bytes.Equal(got, want) {
+		t.Fatalf("the blob reads %d bytes, not the winner's %d", len(got), len(want))
+	}
+	m, err := st.Lookup(context.Background(), "once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "only the winner's shard files", func() bool {
+		return len(c.shardFiles()) == m.Data+m.Parity
+	})
+
+	mustPut(t, st, "once", []byte("replaced"), PutOptions{If: Condition{IfMatch: m.SHA256}})
+	if err := st.DeleteIf(context.Background(), "once", Condition{IfMatch: m.SHA256}); !errors.Is(err, ErrPrecondition) {
+		t.Fatalf("DELETE naming the replaced blob: %v, want ErrPrecondition", err)
+	}
+	if got := readAll(t, c.nodes[2].store, "once"); string(got) != "replaced" {
+		t.Fatalf("after a refused DELETE the blob reads %q", got)
+	}
 }

@@ -49,6 +49,9 @@ var (
 	// byte moved for Config.TransferIdleTimeout while this node waited on
 	// that node. It always comes wrapped together with ErrUnavailable.
 	ErrStalled = errors.New("blob: shard transfer stalled")
+	// ErrPrecondition: the blob a conditional Put or Delete would replace
+	// does not meet its Condition; nothing changed.
+	ErrPrecondition = errors.New("blob: precondition failed")
 )
 
 // ShardError says which shard, on which node, failed. Err wraps the cause

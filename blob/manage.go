@@ -40,6 +40,12 @@ func (s *Store) Manifest(ctx context.Context, id string) (Manifest, error) {
 // live holder; a holder that is down removes them itself when it returns
 // (see RepairOnce). A missing blob is ErrNotFound.
 func (s *Store) Delete(ctx context.Context, id string) error {
+	return s.DeleteIf(ctx, id, Condition{})
+}
+
+// DeleteIf is Delete when cond holds for the blob it removes, and
+// ErrPrecondition (nothing changed) when it does not.
+func (s *Store) DeleteIf(ctx context.Context, id string, cond Condition) error {
 	if err := validateID(id); err != nil {
 		return err
 	}
@@ -51,6 +57,12 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		cur, ok, err := s.settled(ctx, id)
 		if err != nil && !errors.Is(err, ErrCorrupt) {
 			return err
+		}
+		if !ok {
+			cur.Manifest = nil
+		}
+		if !cond.holds(cur.Manifest) {
+			return fmt.Errorf("%w: blob %q", ErrPrecondition, id)
 		}
 		if !ok {
 			return fmt.Errorf("%w: blob %q", ErrNotFound, id)

@@ -21,6 +21,51 @@ type PutOptions struct {
 	Parity int
 	// ContentType is kept in the manifest.
 	ContentType string
+	// If makes the Put conditional on the blob it replaces.
+	If Condition
+}
+
+// Condition makes a Put or Delete depend on the blob it would replace,
+// named by its sha256 (the ETag GET gives, without quotes). It is checked
+// against the manifest the compare-and-set replaces, so it holds at the
+// moment of the change on the node that makes it. The zero Condition
+// always holds.
+type Condition struct {
+	// IfMatch: "*" wants a blob to exist; a sha256 wants the blob to have it.
+	IfMatch string
+	// IfNoneMatch: "*" wants no blob; a sha256 wants the blob not to have it.
+	IfNoneMatch string
+}
+
+// holds reports whether c is met when cur is the current blob (nil: none).
+func (c Condition) holds(cur *Manifest) bool {
+	if c.IfMatch != "" && (cur == nil || c.IfMatch != "*" && cur.SHA256 != c.IfMatch) {
+		return false
+	}
+	return c.IfNoneMatch == "" || cur == nil || c.IfNoneMatch != "*" && cur.SHA256 != c.IfNoneMatch
+}
+
+// check fails with ErrPrecondition when c does not hold for blob id as
+// this node knows it now (asking the likely holders when it knows none).
+// It spares a doomed upload; the compare-and-set checks again.
+func (s *Store) check(ctx context.Context, id string, c Condition) error {
+	if c == (Condition{}) {
+		return nil
+	}
+	if _, ok, _ := s.localRecord(id); !ok {
+		s.askHolders(ctx, id)
+	}
+	cur, ok, err := s.settled(ctx, id)
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	if !ok {
+		cur.Manifest = nil
+	}
+	if !c.holds(cur.Manifest) {
+		return fmt.Errorf("%w: blob %q", ErrPrecondition, id)
+	}
+	return nil
 }
 
 // Put stores the bytes of r as blob id, streaming stripe by stripe to the
@@ -56,6 +101,9 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, opt PutOptions)
 	if err := validateParams(k, m); err != nil {
 		return Manifest{}, err
 	}
+	if err := s.check(ctx, id, opt.If); err != nil {
+		return Manifest{}, err
+	}
 	enc, err := s.encoder(k, m)
 	if err != nil {
 		return Manifest{}, err
@@ -77,7 +125,7 @@ func (s *Store) Put(ctx context.Context, id string, r io.Reader, opt PutOptions)
 		s.discard(&man)
 		return Manifest{}, err
 	}
-	rec, old, err := s.writeRecord(ctx, &man)
+	rec, old, err := s.writeRecord(ctx, &man, opt.If)
 	if err != nil {
 		s.discard(&man)
 		return Manifest{}, err

@@ -276,9 +276,10 @@ func (s *Store) sweepOverlay(now time.Time) {
 
 // writeRecord writes the manifest m under id by compare-and-set on the
 // version read, retrying when another write came between, and returns the
-// record written and the manifest it replaced (nil if none). A PUT always
-// wins: it does not depend on what it replaces.
-func (s *Store) writeRecord(ctx context.Context, m *Manifest) (Record, *Manifest, error) {
+// record written and the manifest it replaced (nil if none). An
+// unconditional PUT always wins; cond is checked against the manifest
+// each attempt would replace, and fails it with ErrPrecondition.
+func (s *Store) writeRecord(ctx context.Context, m *Manifest, cond Condition) (Record, *Manifest, error) {
 	const tries = 8
 	var err error
 	for range tries {
@@ -289,6 +290,11 @@ func (s *Store) writeRecord(ctx context.Context, m *Manifest) (Record, *Manifest
 		var prev, v Version
 		if ok {
 			prev = cur.Version
+		} else {
+			cur.Manifest = nil
+		}
+		if !cond.holds(cur.Manifest) {
+			return Record{}, nil, fmt.Errorf("%w: blob %q", ErrPrecondition, m.ID)
 		}
 		v, err = s.catalog.Put(ctx, m.ID, encodeManifest(m), prev)
 		if err == nil {

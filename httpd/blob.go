@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -28,8 +29,9 @@ type Blobs interface {
 	// end) of the blob m describes; it fails before the first byte when
 	// fewer than k shards of a needed stripe can be had.
 	ReadManifest(ctx context.Context, m blob.Manifest, offset, length int64) (io.ReadCloser, error)
-	// Delete removes blob id (blob.ErrNotFound when there is none).
-	Delete(ctx context.Context, id string) error
+	// DeleteIf removes blob id when cond holds (blob.ErrNotFound when
+	// there is none, blob.ErrPrecondition when cond fails).
+	DeleteIf(ctx context.Context, id string, cond blob.Condition) error
 	// List returns up to limit manifests after after, and where to go on.
 	List(after string, limit int) ([]blob.Manifest, string)
 	// ShardHandler serves the internal shard transfer between nodes.
@@ -111,6 +113,8 @@ func blobError(err error) error {
 		status, code, msg = http.StatusServiceUnavailable, CodeUnavailable, "not enough shards or nodes can be reached"
 	case errors.Is(err, blob.ErrConflict):
 		status, code, msg = http.StatusServiceUnavailable, CodeUnavailable, "the blob kept changing while it was written; try again"
+	case errors.Is(err, blob.ErrPrecondition):
+		status, code, msg = http.StatusPreconditionFailed, CodePrecondition, "the blob does not meet If-Match or If-None-Match; nothing changed"
 	case errors.Is(err, blob.ErrNotFound):
 		status, code, msg = http.StatusNotFound, CodeNotFound, "blob not found"
 	default:
@@ -162,6 +166,9 @@ func (s *Server) putBlob(c *gin.Context) error {
 			opt.Parity = blob.NoParity
 		}
 	}
+	if opt.If, err = blobCondition(c.Request.Header); err != nil {
+		return err
+	}
 	body := c.Request.Body
 	if body == nil {
 		body = http.NoBody
@@ -200,10 +207,8 @@ func (s *Server) getBlob(c *gin.Context) error {
 	h := c.Writer.Header()
 	h.Set("Etag", etag)
 	h.Set("Accept-Ranges", "bytes")
-	if inm := c.Request.Header["If-None-Match"]; len(inm) > 0 && etagMatches(inm, etag) {
-		c.Writer.WriteHeader(http.StatusNotModified)
-		c.Writer.WriteHeaderNow()
-		return nil
+	if done, err := notModified(c, etag); done || err != nil {
+		return err
 	}
 	off, n, partial, err := parseRange(c.Request.Header.Get("Range"), m.Size)
 	if err != nil {
@@ -241,6 +246,50 @@ func (s *Server) getBlob(c *gin.Context) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// blobCondition reads If-Match and If-None-Match of a blob PUT or DELETE:
+// "*" or one entity tag as GET gives it in ETag, the quoted sha256
+// (If-None-Match also takes it weak). Several tags, or one of another
+// form, are 400.
+func blobCondition(h http.Header) (blob.Condition, error) {
+	var c blob.Condition
+	var err error
+	if c.IfMatch, err = blobTag(h, "If-Match", false); err != nil {
+		return c, err
+	}
+	c.IfNoneMatch, err = blobTag(h, "If-None-Match", true)
+	return c, err
+}
+
+// blobTag reads header name as "*" or one quoted sha256, given back
+// without quotes; "" when the header is absent.
+func blobTag(h http.Header, name string, weakOK bool) (string, error) {
+	vals := h.Values(name)
+	if len(vals) == 0 {
+		return "", nil
+	}
+	tag := strings.TrimSpace(strings.Join(vals, ","))
+	if tag == "*" {
+		return tag, nil
+	}
+	if weakOK {
+		tag = strings.TrimPrefix(tag, "W/")
+	}
+	const n = 2 + sha256.Size*2
+	if len(tag) != n || tag[0] != '"' || tag[n-1] != '"' || !isLowerHex(tag[1:n-1]) {
+		return "", badRequest("%s must be * or one entity tag as a blob's ETag gives it, not %.80q", name, tag)
+	}
+	return tag[1 : n-1], nil
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // codeRangeNotSatisfiable is the code of a 416 answer.
@@ -298,7 +347,11 @@ func (s *Server) deleteBlob(c *gin.Context) error {
 	if manifest {
 		return badRequest("delete the blob, not its manifest")
 	}
-	if err := s.cfg.Blobs.Delete(c.Request.Context(), id); err != nil && !errors.Is(err, blob.ErrNotFound) {
+	cond, err := blobCondition(c.Request.Header)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Blobs.DeleteIf(c.Request.Context(), id, cond); err != nil && !errors.Is(err, blob.ErrNotFound) {
 		return blobFail(c, err)
 	}
 	c.Writer.WriteHeader(http.StatusNoContent)

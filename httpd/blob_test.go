@@ -466,3 +466,72 @@ func TestMaxBlobTransfers(t *testing.T) {
 		t.Fatalf("upload after the slot was freed: %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestBlobConditional: If-Match and If-None-Match on blob PUT, DELETE and
+// GET compare with the blob's ETag (its quoted sha256) on the node that
+// serves them; a refused write changes nothing.
+func TestBlobConditional(t *testing.T) {
+	nodes, _ := newBlobCluster(t, 3)
+	url := nodes[0].srv.URL + "/blob/doc"
+	put := func(value string, headers ...string) (*http.Response, []byte) {
+		return sendBlob(t, http.MethodPut, url, strings.NewReader(value), headers...)
+	}
+	tagOf := func(value string) string {
+		sum := sha256.Sum256([]byte(value))
+		return `"` + hex.EncodeToString(sum[:]) + `"`
+	}
+	readBack := func(want string) {
+		t.Helper()
+		resp, body := sendBlob(t, http.MethodGet, nodes[1].srv.URL+"/blob/doc", nil)
+		wantBlobStatus(t, resp, body, http.StatusOK, "")
+		if string(body) != want {
+			t.Fatalf("blob reads %q, want %q", body, want)
+		}
+	}
+
+	resp, body := put("one", "If-Match", "*")
+	wantBlobStatus(t, resp, body, http.StatusPreconditionFailed, CodePrecondition)
+	resp, body = sendBlob(t, http.MethodGet, url, nil)
+	wantBlobStatus(t, resp, body, http.StatusNotFound, CodeNotFound)
+
+	resp, body = put("one", "If-None-Match", "*")
+	wantBlobStatus(t, resp, body, http.StatusCreated, "")
+	resp, body = put("two", "If-None-Match", "*")
+	wantBlobStatus(t, resp, body, http.StatusPreconditionFailed, CodePrecondition)
+	resp, body = put("two", "If-Match", tagOf("other"))
+	wantBlobStatus(t, resp, body, http.StatusPreconditionFailed, CodePrecondition)
+	resp, body = put("two", "If-None-Match", "W/"+tagOf("one"))
+	wantBlobStatus(t, resp, body, http.StatusPreconditionFailed, CodePrecondition)
+	readBack("one")
+	resp, body = put("two", "If-Match", tagOf("one"))
+	wantBlobStatus(t, resp, body, http.StatusCreated, "")
+	readBack("two")
+
+	// Reads: If-Match names another blob: 412; If-None-Match names this one: 304.
+	resp, body = sendBlob(t, http.MethodGet, url, nil, "If-Match", tagOf("one"))
+	wantBlobStatus(t, resp, body, http.StatusPreconditionFailed, CodePrecondition)
+	resp, body = sendBlob(t, http.MethodHead, url, nil, "If-Match", tagOf("one"))
+	wantBlobStatus(t, resp, body, http.StatusPreconditionFailed, "")
+	resp, body = sendBlob(t, http.MethodGet, url, nil, "If-Match", tagOf("one")+", "+tagOf("two"))
+	wantBlobStatus(t, resp, body, http.StatusOK, "")
+	resp, body = sendBlob(t, http.MethodGet, url, nil, "If-None-Match", tagOf("two"))
+	wantBlobStatus(t, resp, body, http.StatusNotModified, "")
+
+	resp, body = sendBlob(t, http.MethodDelete, url, nil, "If-Match", tagOf("one"))
+	wantBlobStatus(t, resp, body, http.StatusPreconditionFailed, CodePrecondition)
+	readBack("two")
+	resp, body = sendBlob(t, http.MethodDelete, url, nil, "If-Match", tagOf("two"))
+	wantBlobStatus(t, resp, body, http.StatusNoContent, "")
+	resp, body = sendBlob(t, http.MethodDelete, url, nil, "If-Match", "*")
+	wantBlobStatus(t, resp, body, http.StatusPreconditionFailed, CodePrecondition)
+
+	for _, bad := range [][2]string{{"If-Match", `"abc"`}, {"If-Match", tagOf("a") + ", " + tagOf("b")},
+		{"If-Match", "W/" + tagOf("a")}, {"If-None-Match", "nonsense"}, {"If-Match", strings.ToUpper(tagOf("a"))}} {
+		resp, body := put("x", bad[0], bad[1])
+		wantBlobStatus(t, resp, body, http.StatusBadRequest, CodeBadRequest)
+		resp, body = sendBlob(t, http.MethodDelete, url, nil, bad[0], bad[1])
+		wantBlobStatus(t, resp, body, http.StatusBadRequest, CodeBadRequest)
+	}
+	resp, body = sendBlob(t, http.MethodGet, url, nil)
+	wantBlobStatus(t, resp, body, http.StatusNotFound, CodeNotFound)
+}

@@ -115,10 +115,8 @@ func (s *Server) getKey(c *gin.Context) error {
 	if ent.ExpiresAt != 0 {
 		h["X-Expires-At"] = []string{formatExpiry(ent.ExpiresAt)}
 	}
-	if inm := c.Request.Header["If-None-Match"]; len(inm) > 0 && etagMatches(inm, etag) {
-		c.Writer.WriteHeader(http.StatusNotModified)
-		c.Writer.WriteHeaderNow()
-		return nil
+	if done, err := notModified(c, etag); done || err != nil {
+		return err
 	}
 	h["Content-Type"] = s.contentTypes.header(ent.ContentType)
 	head := c.Request.Method == http.MethodHead
@@ -291,6 +289,36 @@ func newETagHeader(v engine.Version) []string {
 	putQuotedVersion(&box.text, v)
 	box.value[0] = unsafe.String(&box.text[0], etagLen)
 	return box.value[:]
+}
+
+// notModified applies a read's If-Match and If-None-Match to the current
+// etag: an If-Match that names neither it nor "*" is errIfMatch (a weak tag
+// never matches), an If-None-Match that names it answers 304 (done).
+func notModified(c *gin.Context, etag string) (done bool, err error) {
+	if im := c.Request.Header["If-Match"]; len(im) > 0 && !strongMatch(im, etag) {
+		return false, errIfMatch
+	}
+	if inm := c.Request.Header["If-None-Match"]; len(inm) > 0 && etagMatches(inm, etag) {
+		c.Writer.WriteHeader(http.StatusNotModified)
+		c.Writer.WriteHeaderNow()
+		return true, nil
+	}
+	return false, nil
+}
+
+// strongMatch reports whether an If-Match header (possibly several, each a
+// comma-separated list) names etag or is "*"; weak tags do not match.
+func strongMatch(headers []string, etag string) bool {
+	for _, h := range headers {
+		for h != "" {
+			var tag string
+			tag, h, _ = strings.Cut(h, ",")
+			if tag = strings.TrimSpace(tag); tag == "*" || tag == etag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // etagMatches reports whether an If-None-Match header (possibly several,

@@ -414,6 +414,17 @@ func TestConditionalWrites(t *testing.T) {
 	wantStatus(t, put("third", "If-Match", etag).Code, http.StatusOK, nil)
 	wantStatus(t, put("fourth", "If-Match", "*").Code, http.StatusOK, nil)
 
+	// Reads: an If-Match naming another version is 412, a weak tag never
+	// matches it; one naming the current version reads.
+	rec = do(t, h, http.MethodGet, "/cache/k", nil, "If-Match", etag)
+	wantStatus(t, rec.Code, http.StatusPreconditionFailed, rec.Body.Bytes())
+	now := do(t, h, http.MethodGet, "/cache/k", nil).Header().Get("ETag")
+	wantStatus(t, do(t, h, http.MethodGet, "/cache/k", nil, "If-Match", "W/"+now).Code, http.StatusPreconditionFailed, nil)
+	if rec := do(t, h, http.MethodGet, "/cache/k", nil, "If-Match", etag+", "+now); rec.Code != http.StatusOK || rec.Body.String() != "fourth" {
+		t.Fatalf("GET with If-Match naming the current version: %d %q", rec.Code, rec.Body)
+	}
+	wantStatus(t, do(t, h, http.MethodHead, "/cache/k", nil, "If-Match", etag).Code, http.StatusPreconditionFailed, nil)
+
 	rec = do(t, h, http.MethodDelete, "/cache/k", nil, "If-Match", etag) // no longer current
 	wantStatus(t, rec.Code, http.StatusPreconditionFailed, rec.Body.Bytes())
 	cur := do(t, h, http.MethodGet, "/cache/k", nil).Header().Get("ETag")

@@ -62,6 +62,10 @@ func tooLarge(format string, args ...any) *Error {
 	return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Msg: fmt.Sprintf(format, args...)}
 }
 
+// errIfMatch answers a GET or HEAD whose If-Match names another version.
+var errIfMatch = &Error{Status: http.StatusPreconditionFailed, Code: CodePrecondition,
+	Msg: "the current version does not meet If-Match"}
+
 // errKeyNotFound answers a read of an absent or expired key.
 var errKeyNotFound = &Error{Status: http.StatusNotFound, Code: CodeNotFound, Msg: "key not found"}
 

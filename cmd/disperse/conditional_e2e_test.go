@@ -10,7 +10,8 @@ import (
 // TestE2EConditionalWrites drives the built binary on its defaults:
 // If-None-Match: * creates a key only once, a DELETE with a stale If-Match
 // answers 412 and keeps the key, one with the current ETag deletes it; a
-// JSON PUT with ?ttl= expires.
+// JSON PUT with ?ttl= expires. Blobs take the same headers against their
+// ETag, and a GET answers 412 or 304 by them.
 func TestE2EConditionalWrites(t *testing.T) {
 	needBinary(t)
 	p := startNode(t, t.TempDir())
@@ -52,6 +53,34 @@ func TestE2EConditionalWrites(t *testing.T) {
 	if code, _, body := send(http.MethodDelete, "/cache/once", "", "If-Match", etag); code != http.StatusNoContent {
 		t.Fatalf("DELETE with the current ETag: %d %s", code, body)
 	}
+	if code, _, body := send(http.MethodGet, "/cache/once", "", "If-Match", etag); code != http.StatusNotFound {
+		t.Fatalf("GET of a deleted key with If-Match: %d %s", code, body)
+	}
+
+	if code, _, body := send(http.MethodPut, "/blob/doc", "v1", "If-None-Match", "*"); code != http.StatusCreated {
+		t.Fatalf("blob create: %d %s", code, body)
+	}
+	if code, _, body := send(http.MethodPut, "/blob/doc", "v2", "If-None-Match", "*"); code != http.StatusPreconditionFailed || !strings.Contains(body, `"precondition_failed"`) {
+		t.Fatalf("second blob create: %d %s, want 412 precondition_failed", code, body)
+	}
+	_, h, _ = send(http.MethodGet, "/blob/doc", "")
+	v1 := h.Get("ETag")
+	if code, _, body := send(http.MethodGet, "/blob/doc", "", "If-None-Match", v1); code != http.StatusNotModified || body != "" {
+		t.Fatalf("blob GET with its own ETag in If-None-Match: %d %q, want 304", code, body)
+	}
+	if code, _, body := send(http.MethodPut, "/blob/doc", "v2", "If-Match", v1); code != http.StatusCreated {
+		t.Fatalf("blob replace with If-Match: %d %s", code, body)
+	}
+	if code, _, body := send(http.MethodGet, "/blob/doc", "", "If-Match", v1); code != http.StatusPreconditionFailed {
+		t.Fatalf("blob GET with a replaced ETag in If-Match: %d %s, want 412", code, body)
+	}
+	if code, _, body := send(http.MethodDelete, "/blob/doc", "", "If-Match", v1); code != http.StatusPreconditionFailed {
+		t.Fatalf("blob DELETE with a replaced ETag: %d %s", code, body)
+	}
+	if code, _, body := send(http.MethodGet, "/blob/doc", ""); code != http.StatusOK || body != "v2" {
+		t.Fatalf("blob after the refused DELETE: %d %q", code, body)
+	}
+
 	req, _ := http.NewRequest(http.MethodPut, p.url+"/cache/json?ttl=1h", strings.NewReader(`{"value":"v"}`))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
