@@ -85,9 +85,9 @@
 //
 // disperse_http_requests_total{route,method,status} and
 // disperse_http_request_duration_seconds{route,method}, where route is the
-// gin route template ("/cache/*key"), or "unmatched" for 404 and 405, and
-// method is one of the standard methods or OTHER, so a client cannot grow
-// the label sets. The label handles are made when the router is built.
+// gin route template ("/cache/*key"; for a 405, the template the path
+// matches under other methods), or "unmatched" for 404, and method is one
+// of the standard methods or OTHER, so a client cannot grow the label sets. The label handles are made when the router is built.
 // disperse_http_rejected_total{code} counts the guard's 401, 403 and 429;
 // disperse_http_body_timeouts_total the bodies cut;
 // disperse_http_connections_open and disperse_http_connections_refused_total

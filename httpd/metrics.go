@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// unmatchedRoute is the route label of requests no route matched (404, 405).
+// unmatchedRoute is the route label of requests no route matched (404). A
+// 405 is labelled with the route its path matches under other methods.
 const unmatchedRoute = "unmatched"
 
 // httpMetrics are the request counter and latency histogram. The label
@@ -20,9 +22,11 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	// routes holds the handles of each route template by method index;
-	// the "" entry is for requests no route matched (404, 405). Read-only
+	// the "" entry is for requests no route matched (404). Read-only
 	// after prepare.
 	routes map[string]*[numMethods]*routeMetrics
+	// templates are the route templates, those without parameters first.
+	templates []string
 
 	// rejected counts the requests the guard refused, by error code; the
 	// three handles are its children.
@@ -117,10 +121,60 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 // prepare makes the handles of every route, and of unmatched requests.
 func (m *httpMetrics) prepare(routes gin.RoutesInfo) {
 	m.routes = map[string]*[numMethods]*routeMetrics{"": m.newRoute(unmatchedRoute)}
+	var exact, params []string
 	for _, r := range routes {
-		if m.routes[r.Path] == nil {
-			m.routes[r.Path] = m.newRoute(r.Path)
+		if m.routes[r.Path] != nil {
+			continue
 		}
+		m.routes[r.Path] = m.newRoute(r.Path)
+		if strings.ContainsAny(r.Path, ":*") {
+			params = append(params, r.Path)
+		} else {
+			exact = append(exact, r.Path)
+		}
+	}
+	m.templates = append(exact, params...)
+}
+
+// templateOf is the route template path matches ("" for none), for a
+// request that matched no route under its own method.
+func (m *httpMetrics) templateOf(path string) string {
+	for _, t := range m.templates {
+		if matchTemplate(t, path) {
+			return t
+		}
+	}
+	return ""
+}
+
+// matchTemplate reports whether path matches a gin route template, whose
+// ":name" is one path segment and "*name" the rest of the path.
+func matchTemplate(tmpl, path string) bool {
+	for {
+		i := strings.IndexAny(tmpl, ":*")
+		if i < 0 {
+			return tmpl == path
+		}
+		if !strings.HasPrefix(path, tmpl[:i]) {
+			return false
+		}
+		path = path[i:]
+		if tmpl[i] == '*' {
+			return true
+		}
+		tmpl = tmpl[i:]
+		seg := strings.IndexByte(path, '/')
+		if seg < 0 {
+			seg = len(path)
+		}
+		if seg == 0 {
+			return false
+		}
+		end := strings.IndexByte(tmpl, '/')
+		if end < 0 {
+			end = len(tmpl)
+		}
+		tmpl, path = tmpl[end:], path[seg:]
 	}
 }
 
@@ -144,8 +198,12 @@ func (m *httpMetrics) newRoute(route string) *[numMethods]*routeMetrics {
 
 // lookup returns the handles of the route c matched.
 func (m *httpMetrics) lookup(c *gin.Context) *routeMetrics {
-	byMethod := m.routes[c.FullPath()]
-	if byMethod == nil { // a route added after prepare
+	route := c.FullPath()
+	if route == "" && c.Writer.Status() == http.StatusMethodNotAllowed {
+		route = m.templateOf(c.Request.URL.Path)
+	}
+	byMethod := m.routes[route]
+	if byMethod == nil { // no route, or one added after prepare
 		byMethod = m.routes[""]
 	}
 	return byMethod[methodIndex(c.Request.Method)]

@@ -110,6 +110,8 @@ func TestMetricsCountRequests(t *testing.T) {
 	do(t, h, http.MethodGet, "/cache/a/b", nil)
 	do(t, h, http.MethodGet, "/cache/zzz", nil)
 	do(t, h, http.MethodGet, "/no/such/route", nil)
+	do(t, h, http.MethodPost, "/cache/a", nil)
+	do(t, h, http.MethodPatch, "/healthz", nil)
 
 	rec := do(t, h, http.MethodGet, "/metrics", nil)
 	wantStatus(t, rec.Code, http.StatusOK, rec.Body.Bytes())
@@ -119,6 +121,8 @@ func TestMetricsCountRequests(t *testing.T) {
 		`disperse_http_requests_total{method="GET",route="/cache/*key",status="404"} 1`,
 		`disperse_http_requests_total{method="PUT",route="/cache/*key",status="200"} 1`,
 		`disperse_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`disperse_http_requests_total{method="POST",route="/cache/*key",status="405"} 1`,
+		`disperse_http_requests_total{method="PATCH",route="/healthz",status="405"} 1`,
 		`disperse_http_request_duration_seconds_count{method="GET",route="/cache/*key"} 3`,
 	} {
 		if !strings.Contains(text, line+"\n") {
@@ -226,5 +230,27 @@ func TestConfigValidate(t *testing.T) {
 	d := DefaultConfig()
 	if ok, _ := d.Ready(); d.MaxKeyBytes != 1024 || d.MaxValueBytes != 1<<20 || !ok {
 		t.Fatalf("defaults %+v", d)
+	}
+}
+
+func TestMatchTemplate(t *testing.T) {
+	for _, c := range []struct {
+		tmpl, path string
+		want       bool
+	}{
+		{"/healthz", "/healthz", true},
+		{"/healthz", "/healthz/x", false},
+		{"/cache/*key", "/cache/a/b", true},
+		{"/cache/*key", "/cache/", true},
+		{"/cache/*key", "/cache", false},
+		{"/internal/sync/:op", "/internal/sync/tree", true},
+		{"/internal/sync/:op", "/internal/sync/", false},
+		{"/internal/sync/:op", "/internal/sync/tree/more", false},
+		{"/a/:x/b", "/a/1/b", true},
+		{"/a/:x/b", "/a/1/c", false},
+	} {
+		if got := matchTemplate(c.tmpl, c.path); got != c.want {
+			t.Errorf("matchTemplate(%q, %q) = %v, want %v", c.tmpl, c.path, got, c.want)
+		}
 	}
 }
