@@ -246,7 +246,7 @@ func (s *syncer) syncNamed(name string) bool {
 		lvl = s.n.log.Info
 	}
 	lvl("synced", "peer", name, "leaves_differing", st.leaves, "pulled", st.pulled, "pushed", st.pushed,
-		"purged", st.purged, "digest_bytes", st.digestBytes, "took", time.Since(started).Round(time.Millisecond).String())
+		"purged", st.purged, "digest_bytes", st.digestBytes, "took", time.Since(started))
 	return true
 }
 

@@ -263,7 +263,7 @@ func (n *Node) notePeerClock(h header) {
 	if off > n.cfg.MaxClockSkew || -off > n.cfg.MaxClockSkew {
 		if n.rejectLog.allow("skew/"+h.from, n.cfg.Now()) {
 			n.log.Warn("a peer's clock is off by more than the allowed skew", "peer", h.from,
-				"offset", off.Round(time.Millisecond).String(), "max_clock_skew", n.cfg.MaxClockSkew.String())
+				"offset", off, "max_clock_skew", n.cfg.MaxClockSkew)
 		}
 	}
 }

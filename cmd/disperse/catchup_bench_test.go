@@ -419,10 +419,10 @@ func firstSyncLog(p *proc) (recovery, sync, pulled float64) {
 	for _, m := range logLines(p) {
 		switch m["msg"] {
 		case "recovered":
-			recovery = logSeconds(m["took"])
+			recovery, _ = m["took_seconds"].(float64)
 		case "synced":
 			if sync == 0 {
-				sync = logSeconds(m["took"])
+				sync, _ = m["took_seconds"].(float64)
 				pulled, _ = m["pulled"].(float64)
 			}
 		}
@@ -446,12 +446,3 @@ func syncsWith(p *proc, peer string, end time.Time) float64 {
 	return n
 }
 
-// logSeconds parses a duration field of a log line ("1.5s"), 0 if absent.
-func logSeconds(v any) float64 {
-	s, _ := v.(string)
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0
-	}
-	return d.Seconds()
-}

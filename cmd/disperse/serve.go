@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -231,7 +232,7 @@ func openEngine(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*engin
 		"expired_skipped", r.ExpiredSkipped,
 		"torn_bytes", r.Log.TornBytes,
 		"torn_file", r.Log.TornFile,
-		"took", r.Took.String())
+		"took", r.Took)
 	return eng, nil
 }
 
@@ -378,12 +379,24 @@ func checkGossipPort(cfg Config) error {
 }
 
 // newLogger is the node's logger on w, in the configured format and level.
+// Every duration is logged the same way in both formats: as seconds, a
+// number, under its key with "_seconds" added (took_seconds=0.046), as the
+// metrics give them.
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel, ReplaceAttr: durationsInSeconds}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationsInSeconds turns a duration attribute into seconds, rounded to
+// the microsecond.
+func durationsInSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindDuration {
+		return a
+	}
+	return slog.Float64(a.Key+"_seconds", math.Round(a.Value.Duration().Seconds()*1e6)/1e6)
 }
 
 // switchHandler answers for the node while it recovers (/healthz 200,

@@ -416,3 +416,22 @@ func TestStopFinishesInFlightRequests(t *testing.T) {
 		t.Fatalf("blob after restart: %d, %d bytes, %v", code, len(body), err)
 	}
 }
+
+// A duration reads the same in both log formats: seconds, as a number,
+// under its key with "_seconds" added.
+func TestLogDurationsInSeconds(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		var buf bytes.Buffer
+		log := newLogger(Config{LogLevel: slog.LevelInfo, LogFormat: format}, &buf)
+		log.Info("synced", "took", 45920*time.Microsecond, slog.Group("g", slog.Duration("wait", 1500*time.Millisecond)))
+		want := map[string][]string{
+			"text": {"took_seconds=0.04592", "g.wait_seconds=1.5"},
+			"json": {`"took_seconds":0.04592`, `"g":{"wait_seconds":1.5}`},
+		}[format]
+		for _, w := range want {
+			if !strings.Contains(buf.String(), w) {
+				t.Errorf("%s log %q lacks %s", format, buf.String(), w)
+			}
+		}
+	}
+}
