@@ -185,11 +185,16 @@ func (d *DirStore) OpenBlocks(ref ShardRef, from, to int) (io.ReadCloser, error)
 		return nil, fmt.Errorf("%w: blocks [%d, %d) of shard %s with %d", ErrBadParams, from, to, d.Path(ref), sf.nBlocks)
 	}
 	start, end := sf.offset(from), sf.offset(to)
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.NewSectionReader(sf.f, start, end-start), sf.f}, nil
+	return blockRange{io.NewSectionReader(sf.f, start, end-start), sf.f}, nil
 }
+
+// blockRange reads blocks of an open shard file; Size is its length.
+type blockRange struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (b blockRange) Close() error { return b.f.Close() }
 
 // ReadBlock reads and verifies block b of a shard. A block failing its
 // checksum is an ErrCorrupt error naming the shard file and the block.

@@ -22,9 +22,12 @@ type fetcher struct {
 	live     []bool
 	streams  []*blockStream // nil when not open
 	dead     []error        // why a shard cannot be used, nil if it can
-	spare    [][]byte       // per shard, room for a rebuilt block
-	ctx      context.Context
-	cancel   context.CancelFunc
+	spare    [2][][]byte    // per shard, room for a rebuilt block (two sets when ahead)
+	// ahead keeps a stripe's shards valid while the next one is read
+	// (readAhead).
+	ahead  bool
+	ctx    context.Context
+	cancel context.CancelFunc
 	// onCorrupt is told about every block that failed its checksum, with
 	// the stripe's rebuilt shards (valid during the call).
 	onCorrupt func(index, block int, data []byte)
@@ -44,7 +47,8 @@ func (s *Store) newFetcher(ctx context.Context, m *Manifest, from, to int) (*fet
 	f := &fetcher{
 		s: s, m: m, enc: enc, from: from, to: to,
 		holders: make([]Peer, n), live: make([]bool, n),
-		streams: make([]*blockStream, n), dead: make([]error, n), spare: make([][]byte, n),
+		streams: make([]*blockStream, n), dead: make([]error, n),
+		spare: [2][][]byte{make([][]byte, n), make([][]byte, n)},
 	}
 	f.ctx, f.cancel = context.WithCancel(ctx)
 	live := s.liveMap()
@@ -89,7 +93,7 @@ func (f *fetcher) openMore(b, want int) error {
 			continue
 		}
 		name := fmt.Sprintf("%s/%x/%d on %s", f.m.ID, f.m.Generation, i, f.holders[i].Name)
-		f.streams[i] = &blockStream{rc: rc, br: blockReader{r: rc, name: name, next: uint64(b)}}
+		f.streams[i] = &blockStream{rc: rc, br: blockReader{r: rc, name: name, next: uint64(b), ahead: f.ahead}}
 		open++
 	}
 	if open >= want {
@@ -97,6 +101,17 @@ func (f *fetcher) openMore(b, want int) error {
 	}
 	return fmt.Errorf("%w: blob %q stripe %d: %d of %d needed shards reachable: %w",
 		ErrUnavailable, f.m.ID, b, open, want, errors.Join(f.dead...))
+}
+
+// readAhead makes the shards stripe returns valid until the call after
+// next, so that one stripe can be read while the one before is used.
+func (f *fetcher) readAhead() {
+	f.ahead = true
+	for _, st := range f.streams {
+		if st != nil {
+			st.br.ahead = true
+		}
+	}
 }
 
 // exclude keeps the fetcher off shard i (the one being rebuilt), so that
@@ -127,7 +142,7 @@ func (f *fetcher) close() {
 
 // stripe returns the shards of stripe b. The k data shards are always
 // filled; so is every shard i with need[i] (need may be nil). The slices
-// are valid until the next call.
+// are valid until the next call (the one after it, after readAhead).
 func (f *fetcher) stripe(b int, need []bool) ([][]byte, error) {
 	n := f.m.Data + f.m.Parity
 	c := f.m.blockLen(b)
@@ -158,10 +173,14 @@ func (f *fetcher) stripe(b int, need []bool) ([][]byte, error) {
 		if shards[i] == nil && (i < f.m.Data || need != nil && need[i] || isCorrupt(corrupt, i)) {
 			required[i] = true
 			missing = true
-			if cap(f.spare[i]) < c {
-				f.spare[i] = make([]byte, f.m.BlockBytes())
+			spare := f.spare[0]
+			if f.ahead {
+				spare = f.spare[b&1]
 			}
-			shards[i] = f.spare[i][:0]
+			if cap(spare[i]) < c {
+				spare[i] = make([]byte, f.m.BlockBytes())
+			}
+			shards[i] = spare[i][:0]
 		}
 	}
 	if missing {

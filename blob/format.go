@@ -153,17 +153,24 @@ type blockReader struct {
 	r    io.Reader
 	name string // the shard, for errors
 	next uint64 // number of the next block
-	buf  []byte
+	bufs [2][]byte
+	// ahead alternates two buffers, so that a block's data stays valid
+	// while the next one is read.
+	ahead bool
 }
 
 // read reads block b.next, which must be n bytes long, and returns its data
-// (valid until the next call).
+// (valid until the next call, or the one after it when ahead is set).
 func (br *blockReader) read(n int) ([]byte, error) {
-	if cap(br.buf) < blockHeaderLen+n {
-		br.buf = make([]byte, blockHeaderLen+n)
-	}
-	raw := br.buf[:blockHeaderLen+n]
 	index := br.next
+	buf := &br.bufs[0]
+	if br.ahead {
+		buf = &br.bufs[index&1]
+	}
+	if cap(*buf) < blockHeaderLen+n {
+		*buf = make([]byte, blockHeaderLen+n)
+	}
+	raw := (*buf)[:blockHeaderLen+n]
 	if _, err := io.ReadFull(br.r, raw); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -131,9 +132,10 @@ func (r *blobReader) fetch() error {
 
 // WriteTo writes the rest of the range to w (io.Copy calls it): each
 // stripe's data blocks go to w as the fetcher holds them, without being
-// assembled into a stripe buffer or copied through io.Copy's. The last
-// stripe of a whole-blob read is checked before any of it is written, as
-// in Read.
+// assembled into a stripe buffer or copied through io.Copy's. Three things
+// overlap: the next stripe is read from its holders while this one is
+// written to w and, for a whole-blob read, hashed. The last stripe of a
+// whole-blob read is checked before any of it is written, as in Read.
 func (r *blobReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	if len(r.cur) > 0 {
@@ -146,17 +148,27 @@ func (r *blobReader) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 	}
+	if r.left == 0 || r.err != nil {
+		return total, r.err
+	}
 	m := r.f.m
+	last := int((int64(r.next)*m.StripeBytes + int64(r.skip) + r.left - 1) / m.StripeBytes)
+	stripes := r.readAhead(r.next, last)
+	defer func() { stripes.stop(r.err != nil) }()
 	var pieces [][]byte
 	for r.left > 0 && r.err == nil {
-		shards, err := r.f.stripe(r.next, nil)
-		if err != nil {
-			r.err = err
-			return total, err
+		st, ok := <-stripes.c
+		if !ok {
+			r.err = fmt.Errorf("blob: read of %q ended early", m.ID)
+			break
+		}
+		if st.err != nil {
+			r.err = st.err
+			break
 		}
 		pieces = pieces[:0]
 		rest := m.stripeLen(r.next)
-		for _, sh := range shards[:m.Data] {
+		for _, sh := range st.shards[:m.Data] {
 			if rest == 0 {
 				break
 			}
@@ -164,36 +176,105 @@ func (r *blobReader) WriteTo(w io.Writer) (int64, error) {
 			pieces = append(pieces, p)
 			rest -= len(p)
 		}
-		if err := r.check(pieces...); err != nil {
-			r.err = err
-			return total, err
-		}
-		skip := r.skip
-		r.skip = 0
-		for _, p := range pieces {
-			if skip >= len(p) {
-				skip -= len(p)
-				continue
-			}
-			p = p[skip:]
-			skip = 0
-			if int64(len(p)) > r.left {
-				p = p[:r.left]
-			}
-			n, err := w.Write(p)
-			total += int64(n)
-			r.left -= int64(n)
-			if err != nil {
+		var hashed chan struct{}
+		if r.next == m.Stripes()-1 {
+			if err := r.check(pieces...); err != nil {
 				r.err = err
-				return total, err
-			}
-			if r.left == 0 {
 				break
 			}
+		} else if r.hash != nil {
+			hashed = make(chan struct{})
+			go func() {
+				defer close(hashed)
+				_ = r.check(pieces...) // not the last stripe: it cannot fail
+			}()
+		}
+		n, err := r.writePieces(w, pieces)
+		total += n
+		if hashed != nil {
+			<-hashed
+		}
+		if err != nil {
+			r.err = err
+			break
 		}
 		r.next++
 	}
 	return total, r.err
+}
+
+// writePieces writes pieces to w after r.skip bytes, up to r.left.
+func (r *blobReader) writePieces(w io.Writer, pieces [][]byte) (int64, error) {
+	var total int64
+	skip := r.skip
+	r.skip = 0
+	for _, p := range pieces {
+		if skip >= len(p) {
+			skip -= len(p)
+			continue
+		}
+		p = p[skip:]
+		skip = 0
+		if int64(len(p)) > r.left {
+			p = p[:r.left]
+		}
+		n, err := w.Write(p)
+		total += int64(n)
+		r.left -= int64(n)
+		if err != nil || r.left == 0 {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// fetched is one stripe read ahead.
+type fetched struct {
+	shards [][]byte
+	err    error
+}
+
+// prefetch hands out stripes read by a goroutine of their own.
+type prefetch struct {
+	c    chan fetched
+	quit chan struct{}
+	f    *fetcher
+	done sync.WaitGroup
+}
+
+// readAhead starts reading stripes first..last, each handed out on the
+// returned channel. The goroutine reads stripe b+1 once stripe b is
+// taken, into the buffers of stripe b-1 (the fetcher keeps two sets),
+// which the taker is done with by then.
+func (r *blobReader) readAhead(first, last int) *prefetch {
+	p := &prefetch{c: make(chan fetched), quit: make(chan struct{}), f: r.f}
+	r.f.readAhead()
+	p.done.Go(func() {
+		defer close(p.c)
+		for b := first; b <= last; b++ {
+			shards, err := r.f.stripe(b, nil)
+			select {
+			case p.c <- fetched{shards, err}:
+			case <-p.quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	return p
+}
+
+// stop ends the reading goroutine and waits for it. After a failed read
+// (failed) a stripe it is still reading is cut short by cancelling the
+// fetcher's streams; after a complete one it has nothing left to read.
+func (p *prefetch) stop(failed bool) {
+	close(p.quit)
+	if failed {
+		p.f.cancel()
+	}
+	p.done.Wait()
 }
 
 // check hashes the data of the stripe about to be handed out, in pieces,

@@ -337,6 +337,10 @@ func (s *ShardServer) get(w http.ResponseWriter, ref ShardRef, fromArg, toArg st
 	}
 	defer rc.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
+	if sized, ok := rc.(interface{ Size() int64 }); ok {
+		// A length spares the reader chunked framing.
+		w.Header().Set("Content-Length", strconv.FormatInt(sized.Size(), 10))
+	}
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, rc); err != nil {
 		s.log.Debug("shard stream cut", slog.String("id", ref.ID), slog.Int("index", ref.Index), slog.Any("err", err))

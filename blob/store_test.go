@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -410,5 +411,77 @@ func TestWideCodeMemoryBounded(t *testing.T) {
 	}
 	if got := readAll(t, c.nodes[1].store, "wide"); string(got) != "hello" {
 		t.Fatalf("read back %q", got)
+	}
+}
+
+// A read through WriteTo reads the next stripe while it writes and hashes
+// the one before, in two sets of buffers: stripes rebuilt from parity
+// (a data shard lost, blocks of another corrupt on consecutive stripes)
+// come out whole, and a writer that fails stops the reading at once.
+func TestReadAheadRebuildsEveryStripe(t *testing.T) {
+	c := newTestCluster(t, 6, nil)
+	data := randomBytes(8*testStripe+321, 45)
+	m := mustPut(t, c.nodes[0].store, "ahead", data, PutOptions{})
+	if err := c.node(m.Shards[1].Node).shards.Remove(m.ref(1)); err != nil {
+		t.Fatal(err)
+	}
+	for b := 2; b <= 5; b++ {
+		flipByte(t, c.node(m.Shards[2].Node).shards, m.ref(2), b, int64(b))
+	}
+	reader := c.nodes[3].store
+	for _, read := range []func(*Store, string, int64, int64) ([]byte, error){copyRange, readRange} {
+		got, err := read(reader, "ahead", 0, -1)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read with a shard lost and blocks corrupt: err %v, %d of %d bytes, equal %v", err, len(got), len(data), bytes.Equal(got, data))
+		}
+	}
+
+	before := runtime.NumGoroutine()
+	_, rc, err := reader.Open(context.Background(), "ahead", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &shortWriter{left: 2*testStripe + 5}
+	if _, err := rc.(io.WriterTo).WriteTo(w); !errors.Is(err, errWriterFull) {
+		t.Fatalf("WriteTo into a failing writer: %v", err)
+	}
+	rc.Close()
+	waitFor(t, 5*time.Second, "the reading goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+var errWriterFull = errors.New("writer full")
+
+// shortWriter takes left bytes, then fails.
+type shortWriter struct{ left int }
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	if len(p) > w.left {
+		n := w.left
+		w.left = 0
+		return n, errWriterFull
+	}
+	w.left -= len(p)
+	return len(p), nil
+}
+
+// A holder answers a shard read with its length, so the reader is spared
+// chunked framing.
+func TestShardReadHasLength(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	m := mustPut(t, c.nodes[0].store, "len", randomBytes(3*testStripe+7, 46), PutOptions{Data: 2, Parity: 1})
+	nd := c.node(m.Shards[0].Node)
+	for _, q := range []string{"", "?from=1&to=3"} {
+		resp, err := http.Get(nd.srv.URL + ShardPathPrefix + refPath(m.ref(0)) + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("shard read%s: %d %v", q, resp.StatusCode, err)
+		}
+		if resp.ContentLength <= 0 || resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) > 0 {
+			t.Fatalf("shard read%s: Content-Length %d, %d bytes, transfer encoding %v", q, resp.ContentLength, len(body), resp.TransferEncoding)
+		}
 	}
 }
