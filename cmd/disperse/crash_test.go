@@ -116,10 +116,12 @@ func scrape(t testing.TB, p *proc) map[string]float64 {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
+		name, val := line[:i], line[i+1:] // a labelled sample keeps its labels in name
 		f, err := strconv.ParseFloat(val, 64)
 		if err != nil {
 			t.Fatalf("%s: %v", sc.Text(), err)

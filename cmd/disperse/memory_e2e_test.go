@@ -65,6 +65,12 @@ func peakRSS(p *proc) (stop func() int64) {
 // clients and counts the answers by status.
 func fillHTTP(t *testing.T, p *proc, from, to int) map[int]int {
 	t.Helper()
+	return fillNodes(t, []string{p.url}, from, to)
+}
+
+// fillNodes is fillHTTP with key m-i sent to urls[i%len(urls)].
+func fillNodes(t *testing.T, urls []string, from, to int) map[int]int {
+	t.Helper()
 	value := strings.Repeat("v", 1000)
 	var mu sync.Mutex
 	counts := map[int]int{}
@@ -81,7 +87,7 @@ func fillHTTP(t *testing.T, p *proc, from, to int) map[int]int {
 				if i >= to {
 					return
 				}
-				status, err := httpPut(c, fmt.Sprintf("%s/cache/m-%d", p.url, i), value)
+				status, err := httpPut(c, fmt.Sprintf("%s/cache/m-%d", urls[i%len(urls)], i), value)
 				if err != nil {
 					t.Error(err)
 					return
@@ -209,5 +215,70 @@ func TestE2EMaxMemoryNoEviction(t *testing.T) {
 	}
 	if status, err := httpPut(c, p.url+"/cache/after-deletes", strings.Repeat("v", 1000)); err != nil || status != http.StatusOK {
 		t.Fatalf("PUT after deletes: %d, %v", status, err)
+	}
+}
+
+// TestE2EClusterAtItsBound: three nodes, each at its --max-memory under a
+// write load of twice the bound in values (eight times what the index may
+// hold), spread over all three, evict on their own without anti-entropy
+// sending evicted keys back: the syncs (every
+// second here, so that dozens run during the load) repair fewer entries
+// than 1% of the evictions. Deletes of keys the nodes still hold reach
+// every node and stay, through further syncs.
+func TestE2EClusterAtItsBound(t *testing.T) {
+	const bound = 32 << 20 // the least --max-memory takes
+	c := newCluster(t, 3, "--max-memory", fmt.Sprint(bound), "--fsync", "never", "--antientropy-interval", "1s")
+	urls := []string{c.nodes[0].url, c.nodes[1].url, c.nodes[2].url}
+	keys := 2 * bound / 1100
+	counts := fillNodes(t, urls, 0, keys)
+	if counts[http.StatusOK] != keys {
+		t.Fatalf("answers %v, want %d 200s", counts, keys)
+	}
+	var deleted []string
+	for i := keys - 300; i < keys; i += 3 {
+		key := fmt.Sprintf("m-%d", i)
+		if err := c.tryDelete(i%3, key); err != nil {
+			t.Fatal(err)
+		}
+		deleted = append(deleted, key)
+	}
+	sum := func(name string) float64 {
+		total := 0.0
+		for i := range c.nodes {
+			v, _ := c.metric(i, name)
+			total += v
+		}
+		return total
+	}
+	allGone := func() error {
+		for i := range c.nodes {
+			for _, key := range deleted {
+				if status, _, err := c.get(i, key); err != nil || status != http.StatusNotFound {
+					return fmt.Errorf("%s on %s: %d %v, want 404", key, c.nodes[i].name, status, err)
+				}
+			}
+		}
+		return nil
+	}
+	eventually(t, 10*time.Second, "the deletes on every node", allGone)
+	// Three more rounds of syncs on every node, then the same checks.
+	syncs := sum(`disperse_cluster_syncs_total{result="ok"}`)
+	eventually(t, 30*time.Second, "more syncs", func() error {
+		if now := sum(`disperse_cluster_syncs_total{result="ok"}`); now < syncs+9 {
+			return fmt.Errorf("%v syncs since the deletes", now-syncs)
+		}
+		return nil
+	})
+	if err := allGone(); err != nil {
+		t.Fatalf("after further syncs: %v", err)
+	}
+	evicted := sum(`disperse_evictions_total{reason="value"}`) + sum(`disperse_evictions_total{reason="stub"}`)
+	repaired := sum("disperse_cluster_antientropy_entries_repaired_total")
+	t.Logf("%d writes over three nodes: %.0f evictions, %.0f entries repaired by %.0f syncs", keys, evicted, repaired, sum(`disperse_cluster_syncs_total{result="ok"}`))
+	if evicted < float64(keys) {
+		t.Fatalf("%.0f evictions on three nodes for %d writes of twice a node's bound", evicted, keys)
+	}
+	if repaired >= evicted/100 {
+		t.Fatalf("anti-entropy repaired %.0f entries for %.0f evictions, want under 1%%", repaired, evicted)
 	}
 }
