@@ -445,4 +445,3 @@ func syncsWith(p *proc, peer string, end time.Time) float64 {
 	}
 	return n
 }
-
