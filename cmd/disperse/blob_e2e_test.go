@@ -430,3 +430,116 @@ func TestE2EBlobWithClusterKey(t *testing.T) {
 		}
 	}
 }
+
+// A blob PUT whose shard holder is killed mid-upload goes on without that
+// shard (one lost, parity one): 201, tolerates 0 and the lost holder named
+// as missing, and the blob reads back whole from the nodes left.
+func TestE2EBlobPutGoesOnWhenAHolderDies(t *testing.T) {
+	c := newCluster(t, 3)
+	data := blobBytes(16<<20, 14)
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest(http.MethodPut, c.nodes[0].url+"/blob/degraded?data=2&parity=1", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			done <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		done <- answer{resp.StatusCode, body, err}
+	}()
+	// Once the node has taken the first half, its shard streams are open.
+	if _, err := pw.Write(data[:len(data)/2]); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(2, syscall.SIGKILL)
+	if _, err := pw.Write(data[len(data)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	a := <-done
+	if a.err != nil || a.status != http.StatusCreated {
+		t.Fatalf("PUT with a holder killed mid-upload: %d %s %v, want 201", a.status, a.body, a.err)
+	}
+	var m blobManifest
+	if err := json.Unmarshal(a.body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Tolerates != 0 {
+		t.Fatalf("tolerates %d with one of three shards lost, want 0: %s", m.Tolerates, a.body)
+	}
+	if err := c.wantBlob(1, "degraded", data); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.manifestOf(1, "degraded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := 0
+	for _, sh := range got.Shards {
+		if sh.Node == c.nodes[2].name && sh.Health != "ok" {
+			missing++
+		}
+	}
+	if missing != 1 || got.Tolerates != 0 {
+		t.Fatalf("manifest after the loss: tolerates %d, shards %+v; want node-c's shard not ok", got.Tolerates, got.Shards)
+	}
+}
+
+// With --max-blob-transfers 1 a second blob transfer while one upload is
+// streaming is answered 503 unavailable with Retry-After, and once the
+// upload ends the next transfer is served. Cache requests are not held up.
+func TestE2EMaxBlobTransfers(t *testing.T) {
+	needBinary(t)
+	p := startNode(t, t.TempDir(), "--max-blob-transfers", "1")
+	p.waitReady(t)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPut, p.url+"/blob/slow", pr)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	data := blobBytes(1<<20, 15)
+	if _, err := pw.Write(data); err != nil { // the node is reading: the slot is taken
+		t.Fatal(err)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(p.url + "/blob/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"unavailable"`) {
+		t.Fatalf("a second transfer: %d %s (Retry-After %q), want 503 unavailable with Retry-After", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	if status, err := httpPut(c, p.url+"/cache/k", "v"); err != nil || status != http.StatusOK {
+		t.Fatalf("a cache PUT during the transfer: %d %v", status, err)
+	}
+	pw.Close()
+	if status := <-done; status != http.StatusCreated {
+		t.Fatalf("the upload: %d", status)
+	}
+	status, got, err := httpGet(c, p.url+"/blob/slow")
+	if err != nil || status != http.StatusOK || got != string(data) {
+		t.Fatalf("GET after the upload: %d, %d bytes, %v", status, len(got), err)
+	}
+}
