@@ -132,10 +132,11 @@ func (r *blobReader) fetch() error {
 
 // WriteTo writes the rest of the range to w (io.Copy calls it): each
 // stripe's data blocks go to w as the fetcher holds them, without being
-// assembled into a stripe buffer or copied through io.Copy's. Three things
-// overlap: the next stripe is read from its holders while this one is
-// written to w and, for a whole-blob read, hashed. The last stripe of a
-// whole-blob read is checked before any of it is written, as in Read.
+// assembled into a stripe buffer or copied through io.Copy's. The next
+// stripe is read from its holders while this one is hashed and written.
+// (Hashing beside the write as well was measured slower: on two cores it
+// takes the CPU the reading client needs.) The last stripe of a whole-blob
+// read is checked before any of it is written, as in Read.
 func (r *blobReader) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	if len(r.cur) > 0 {
@@ -176,24 +177,12 @@ func (r *blobReader) WriteTo(w io.Writer) (int64, error) {
 			pieces = append(pieces, p)
 			rest -= len(p)
 		}
-		var hashed chan struct{}
-		if r.next == m.Stripes()-1 {
-			if err := r.check(pieces...); err != nil {
-				r.err = err
-				break
-			}
-		} else if r.hash != nil {
-			hashed = make(chan struct{})
-			go func() {
-				defer close(hashed)
-				_ = r.check(pieces...) // not the last stripe: it cannot fail
-			}()
+		if err := r.check(pieces...); err != nil {
+			r.err = err
+			break
 		}
 		n, err := r.writePieces(w, pieces)
 		total += n
-		if hashed != nil {
-			<-hashed
-		}
 		if err != nil {
 			r.err = err
 			break
