@@ -98,7 +98,7 @@ bench-http: build
 			--data-dir "$$dir/rep$$i" --join 127.0.0.1:17960 --log-level warn & pids="$$pids $$!"; \
 	done; \
 	./$(BIN) ready --addr http://127.0.0.1:18020 --timeout 60s; \
-	tries=0; until [ "$$(./$(BIN) members --addr http://127.0.0.1:18010 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 3 ]; do \
+	tries=0; until [ "$$(./$(BIN) members --json --addr http://127.0.0.1:18010 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 3 ]; do \
 		tries=$$((tries+1)); [ $$tries -le 300 ] || { echo 'bench-http: 3 nodes not alive after 60s'; exit 1; }; sleep 0.2; \
 	done; \
 	rps() { awk '/ req\/s /{print $$2; exit}' "$$1"; }; \
@@ -145,7 +145,7 @@ bench-cluster-key: build
 			--data-dir "$$dir/keyed$$i" --join 127.0.0.1:17971 --cluster-key "$$key" --log-level error & pids="$$pids $$!"; \
 	done; \
 	for p in 18011 18021; do \
-		tries=0; until [ "$$(./$(BIN) members --addr http://127.0.0.1:$$p 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 3 ]; do \
+		tries=0; until [ "$$(./$(BIN) members --json --addr http://127.0.0.1:$$p 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 3 ]; do \
 			tries=$$((tries+1)); [ $$tries -le 300 ] || { echo "bench-cluster-key: 3 nodes not alive on $$p after 60s"; exit 1; }; sleep 0.2; \
 		done; \
 	done; \
@@ -233,7 +233,7 @@ bench-blob: build
 			>"$$dir/node$$i.log" 2>&1 & pids="$$pids $$!"; \
 	done; \
 	set -- $$pids; first=$$1; tries=0; \
-	until [ "$$(./$(BIN) members --addr http://127.0.0.1:18000 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 6 ]; do \
+	until [ "$$(./$(BIN) members --json --addr http://127.0.0.1:18000 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 6 ]; do \
 		tries=$$((tries+1)); \
 		if [ $$tries -gt 300 ]; then echo 'bench-blob: 6 nodes not alive after 60s'; cat "$$dir"/node*.log; exit 1; fi; \
 		sleep 0.2; \
@@ -274,7 +274,7 @@ bench-resp: build
 		./$(BIN) serve --name rep$$i --gossip-port $$((17982+i)) --http-port $$((18032+i)) --resp-port $$((16381+i)) \
 			--data-dir "$$dir/rep$$i" --join 127.0.0.1:17983 --log-level warn & pids="$$pids $$!"; \
 	done; \
-	tries=0; until [ "$$(./$(BIN) members --addr http://127.0.0.1:18033 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 3 ]; do \
+	tries=0; until [ "$$(./$(BIN) members --json --addr http://127.0.0.1:18033 2>/dev/null | grep -o '"state":"alive"' | wc -l)" -eq 3 ]; do \
 		tries=$$((tries+1)); [ $$tries -le 300 ] || { echo 'bench-resp: 3 nodes not alive after 60s'; exit 1; }; sleep 0.2; done; \
 	cmp "SET, --fsync always, to one node of three (replicated to both others) vs a single node" 16382 16380 $$n 1 set 'three/single'
 

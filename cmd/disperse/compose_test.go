@@ -94,7 +94,7 @@ func TestDockerCompose(t *testing.T) {
 	}
 	var out string
 	if !poll(90*time.Second, func() bool {
-		out, _ = exec1("members")
+		out, _ = exec1("members", "--json")
 		return strings.Count(out, `"state":"alive"`) == 3
 	}) {
 		t.Fatalf("the three nodes do not see each other: %s", out)

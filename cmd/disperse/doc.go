@@ -7,7 +7,12 @@
 //	disperse bench [flags]      load a node's HTTP API and print requests/s and latency
 //	disperse version            print the version
 //	disperse help [serve|bench] print the usage, or a command's flags
-//	disperse get|put|del|members|blob ...   client commands (see disperse help)
+//	disperse get|put|del|ttl|ls|members|ready|blob|context|completion ...
+//	                            client commands (see disperse help and README.md)
+//
+// The client commands (cli*.go) are parsed by kong and make every request
+// through the client package. Exit status: 0, 1 for a failed request, 2 for
+// a bad command line; errors are one line on stderr (JSON with --json).
 //
 // # serve
 //

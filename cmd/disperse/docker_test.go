@@ -189,7 +189,7 @@ func (d *dockerCluster) waitAlive(n int, nodes ...int) {
 	for _, i := range nodes {
 		var out string
 		ok := poll(60*time.Second, func() bool {
-			out, _ = d.client(i, "members")
+			out, _ = d.client(i, "members", "--json")
 			return strings.Count(out, `"state":"alive"`) == n
 		})
 		if !ok {
@@ -285,7 +285,7 @@ func TestDockerBlobSurvivesKilledHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := sha256.Sum256(data)
-	out, err := d.tryDockerIn(bytes.NewReader(data), "exec", "-i", d.names[0], "/disperse", "blob", "put", "--data", "2", "--parity", "1", "photos", "-")
+	out, err := d.tryDockerIn(bytes.NewReader(data), "exec", "-i", d.names[0], "/disperse", "blob", "put", "--json", "--data", "2", "--parity", "1", "photos", "-")
 	if err != nil {
 		t.Fatal(err)
 	}

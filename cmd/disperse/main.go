@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"syscall"
 )
 
@@ -24,24 +25,19 @@ const (
 	exitUsage   = 2 // bad command line or bad setting
 )
 
-const usage = `usage: disperse <command> [flags]
-
-commands:
-  serve [flags]     run a node (disperse serve --help lists every setting)
-  bench [flags]     drive a node's HTTP API with load and print requests/s and latency
-  version           print the version
-  help [command]    print this text, or a command's flags
-
-`
-
 func main() {
+	if completeIfAsked(os.Stdout) { // a shell asking for completions
+		return
+	}
 	os.Exit(mainArgs(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// mainArgs runs the command line args and returns the exit status.
+// mainArgs runs the command line args and returns the exit status. serve,
+// bench and version have parsers of their own; every other command is a
+// client command (cli.go).
 func mainArgs(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage+clientUsage+"\n")
+		writeUsage(stderr)
 		return exitUsage
 	}
 	name, rest := args[0], args[1:]
@@ -54,26 +50,30 @@ func mainArgs(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
 	case "help", "--help", "-help", "-h":
-		return helpMain(rest, stdout)
+		return helpMain(rest, stdin, stdout, stderr)
 	}
-	if ok, code := runClient(name, rest, stdin, stdout, stderr); ok {
-		return code
-	}
-	fmt.Fprintf(stderr, "disperse: unknown command %q\n\n%s%s\n", name, usage, clientUsage)
-	return exitUsage
+	return runCLI(args, stdin, stdout, stderr)
 }
 
-func helpMain(args []string, stdout io.Writer) int {
+// helpMain prints the usage, or a command's.
+func helpMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch {
 	case len(args) > 0 && args[0] == "serve":
 		writeServeUsage(stdout, settings())
 	case len(args) > 0 && args[0] == "bench":
 		fs, _ := benchFlags(stdout)
 		fs.Usage()
+	case len(args) > 0 && args[0] != "version":
+		return runCLI(append(slices.Clone(args), "--help"), stdin, stdout, stderr)
 	default:
-		fmt.Fprint(stdout, usage+clientUsage+"\n")
+		writeUsage(stdout)
 	}
 	return exitOK
+}
+
+// writeUsage prints the list of every command.
+func writeUsage(w io.Writer) {
+	runCLI([]string{"--help"}, nil, w, w)
 }
 
 // serveMain parses the settings, runs the node until SIGTERM or SIGINT and

@@ -259,7 +259,7 @@ func TestClientTokensAndTLS(t *testing.T) {
 	if out, code := cli("members"); code != 1 || !strings.Contains(out, "403") {
 		t.Fatalf("members with a read token: %d %s", code, out)
 	}
-	if out, code := cli("members", "--token", testAdminToken); code != 0 || !strings.Contains(out, `"name":"test"`) {
+	if out, code := cli("members", "--json", "--token", testAdminToken); code != 0 || !strings.Contains(out, `"name":"test"`) {
 		t.Fatalf("members with the admin token: %d %s", code, out)
 	}
 	if out, code := cli("get", "k", "--token", ""); code != 1 || !strings.Contains(out, "401") {

@@ -225,7 +225,7 @@ func TestClientCommands(t *testing.T) {
 		code := mainArgs(append(args, "--addr", base), strings.NewReader(stdin), &out, &errs)
 		return out.String() + errs.String(), code
 	}
-	if out, code := cli("", "put", "dir/k", "hello", "--ttl", "1h"); code != 0 || !strings.Contains(out, `"key":"dir/k"`) {
+	if out, code := cli("", "put", "dir/k", "hello", "--ttl", "1h", "--json"); code != 0 || !strings.Contains(out, `"key":"dir/k"`) {
 		t.Fatalf("put: %d %s", code, out)
 	}
 	if out, code := cli("from stdin", "put", "k2", "-"); code != 0 {
@@ -243,13 +243,13 @@ func TestClientCommands(t *testing.T) {
 	if out, code := cli("", "get", "dir/k"); code != 1 || !strings.Contains(out, "404") {
 		t.Fatalf("get after del: %d %q", code, out)
 	}
-	if out, code := cli("", "members"); code != 0 || !strings.Contains(out, `"name":"test"`) {
+	if out, code := cli("", "members", "--json"); code != 0 || !strings.Contains(out, `"name":"test"`) {
 		t.Fatalf("members: %d %s", code, out)
 	}
 	if out, code := cli("", "ready"); code != 0 {
 		t.Fatalf("ready on a recovered node: %d %s", code, out)
 	}
-	if out, code := cli("", "put", "--sync", "mine", "local"); code != 0 || !strings.Contains(out, `"key":"mine"`) {
+	if out, code := cli("", "put", "--sync", "mine", "local", "--json"); code != 0 || !strings.Contains(out, `"key":"mine"`) {
 		t.Fatalf("put --sync: %d %s", code, out)
 	}
 }
