@@ -454,3 +454,17 @@ func TestPutJSONWithTTLQuery(t *testing.T) {
 	rec = do(t, h, http.MethodPut, "/cache/j?ttl=5s", strings.NewReader(`{"value": "v", "duration": "1h"}`), "Content-Type", "application/json")
 	wantStatus(t, rec.Code, http.StatusBadRequest, rec.Body.Bytes())
 }
+
+// A JSON body whose value is not a string is 400, and the answer names the
+// raw form as the way to store a JSON document.
+func TestPutJSONValueNotString(t *testing.T) {
+	s, _, _ := newFakeServer(t, nil)
+	h := s.Handler()
+	for _, body := range []string{`{"value": {"a": 1}}`, `{"value": 5}`, `{"value": ["x"]}`, `{"value": null}`} {
+		rec := do(t, h, http.MethodPut, "/cache/doc", strings.NewReader(body), "Content-Type", "application/json")
+		wantStatus(t, rec.Code, http.StatusBadRequest, rec.Body.Bytes())
+		if !strings.Contains(rec.Body.String(), "another Content-Type") {
+			t.Fatalf("%s: answer %s does not name the raw form", body, rec.Body)
+		}
+	}
+}

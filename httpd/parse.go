@@ -184,7 +184,7 @@ func parseJSONPut(body []byte, maxValue int64) ([]byte, time.Duration, error) {
 		return nil, 0, badRequest(`the body has no "value"`)
 	}
 	if p.Value[0] != '"' {
-		return nil, 0, badRequest(`"value" must be a JSON string`)
+		return nil, 0, badRequest(`"value" must be a JSON string; to store a JSON document, PUT its bytes as the body with another Content-Type (text/plain, application/octet-stream), and the expiry as ?ttl=`)
 	}
 	var v string
 	if err := json.Unmarshal(p.Value, &v); err != nil {
