@@ -228,6 +228,7 @@ func (s *Server) getBlob(c *gin.Context) error {
 		ct = contentTypeDefault
 	}
 	h.Set("Content-Type", ct)
+	h["X-Content-Type-Options"] = nosniff
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
 	status := http.StatusOK
 	if partial {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/disperse/disperse/cluster"
@@ -97,6 +98,10 @@ func (s *Server) putKey(c *gin.Context) error {
 	return writeJSON(c, http.StatusOK, ans)
 }
 
+// nosniff keeps browsers from guessing another type than the one a value
+// was stored with (a text value read as HTML, say). Shared, never changed.
+var nosniff = []string{"nosniff"}
+
 // getKey serves GET and HEAD /cache/*key. It is the hot path: no JSON, no
 // fmt, and header values set straight into the map.
 func (s *Server) getKey(c *gin.Context) error {
@@ -119,6 +124,7 @@ func (s *Server) getKey(c *gin.Context) error {
 		return err
 	}
 	h["Content-Type"] = s.contentTypes.header(ent.ContentType)
+	h["X-Content-Type-Options"] = nosniff
 	head := c.Request.Method == http.MethodHead
 	if head || len(ent.Value) > autoLengthBytes {
 		h["Content-Length"] = []string{strconv.Itoa(len(ent.Value))}
@@ -209,7 +215,9 @@ func (s *Server) listVisible(prefix, after string, limit int) ([]string, string)
 		}
 		page, next := s.cache.List(prefix, after, n)
 		for _, k := range page {
-			if strings.HasPrefix(k, "\x00") {
+			// Internal keys, and keys a JSON answer cannot carry unchanged
+			// (not UTF-8: refused since, perhaps stored before).
+			if strings.HasPrefix(k, "\x00") || !utf8.ValidString(k) {
 				continue
 			}
 			if len(keys) == limit {
@@ -217,8 +225,13 @@ func (s *Server) listVisible(prefix, after string, limit int) ([]string, string)
 			}
 			keys = append(keys, k)
 		}
-		if next == "" || len(keys) == limit {
-			return keys, next
+		switch {
+		case next == "":
+			return keys, ""
+		case len(keys) == limit:
+			// Not next, which may be a key skipped above: the listing goes
+			// on after the last key it gave.
+			return keys, keys[len(keys)-1]
 		}
 		after = next
 	}

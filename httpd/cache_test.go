@@ -2,14 +2,19 @@ package httpd
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/disperse/disperse/cluster"
 )
 
 // putResult decodes a 200 answer to PUT.
@@ -466,5 +471,66 @@ func TestPutJSONValueNotString(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), "another Content-Type") {
 			t.Fatalf("%s: answer %s does not name the raw form", body, rec.Body)
 		}
+	}
+}
+
+// Keys that are not UTF-8 are refused, as is a JSON value with invalid
+// UTF-8 (never silently replaced); values are served with nosniff.
+func TestUTF8KeysAndValues(t *testing.T) {
+	s, f, _ := newFakeServer(t, nil)
+	h := s.Handler()
+	for _, method := range []string{http.MethodPut, http.MethodGet, http.MethodDelete} {
+		rec := do(t, h, method, "/cache/%FF%FE", strings.NewReader("v"))
+		wantStatus(t, rec.Code, http.StatusBadRequest, rec.Body.Bytes())
+	}
+	if _, ok := f.Get("\xff\xfe"); ok {
+		t.Fatal("a key that is not UTF-8 was stored")
+	}
+	rec := do(t, h, http.MethodPut, "/cache/j", strings.NewReader("{\"value\": \"a\xffb\"}"), "Content-Type", "application/json")
+	wantStatus(t, rec.Code, http.StatusBadRequest, rec.Body.Bytes())
+	rec = do(t, h, http.MethodPut, "/cache/ok/é", strings.NewReader("<b>v</b>"), "Content-Type", "text/plain")
+	wantStatus(t, rec.Code, http.StatusOK, rec.Body.Bytes())
+	rec = do(t, h, http.MethodGet, "/cache/ok/%C3%A9", nil)
+	if rec.Code != http.StatusOK || rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("GET: %d, headers %v", rec.Code, rec.Header())
+	}
+}
+
+// A listing walked page by page ends, and gives every UTF-8 key once, also
+// when keys that are not UTF-8 (stored before they were refused) sit
+// between them, whole pages of them included.
+func TestListingSkipsKeysNotUTF8(t *testing.T) {
+	s, f, _ := newFakeServer(t, nil)
+	h := s.Handler()
+	var want []string
+	for i := range 5 {
+		k := fmt.Sprintf("k%d", i)
+		want = append(want, k)
+		for _, key := range []string{k, k + "\xff0", k + "\xff1", k + "\xff2", k + "\xff3"} {
+			if _, err := f.Put(context.Background(), cluster.Write{Key: key, Value: []byte("v")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var got []string
+	after := ""
+	for page := 0; ; page++ {
+		if page > 20 {
+			t.Fatalf("the listing does not end: %v", got)
+		}
+		rec := do(t, h, http.MethodGet, "/cache?limit=2&after="+url.QueryEscape(after), nil)
+		wantStatus(t, rec.Code, http.StatusOK, rec.Body.Bytes())
+		var ans listAnswer
+		if err := json.Unmarshal(rec.Body.Bytes(), &ans); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ans.Keys...)
+		if ans.Next == "" {
+			break
+		}
+		after = ans.Next
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed %q, want %q", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/disperse/disperse/cluster"
 	"github.com/disperse/disperse/engine"
@@ -23,6 +24,8 @@ func (s *Server) keyOf(param string) (string, error) {
 		return "", badRequest("the key is %d bytes, longer than the %d allowed", len(key), s.cfg.MaxKeyBytes)
 	case strings.IndexByte(key, 0) >= 0:
 		return "", badRequest("the key contains a NUL byte")
+	case !utf8.ValidString(key):
+		return "", badRequest("the key is not valid UTF-8 (%+q)", key)
 	}
 	return key, nil
 }
@@ -182,6 +185,9 @@ func parseJSONPut(body []byte, maxValue int64) ([]byte, time.Duration, error) {
 	}
 	if len(p.Value) == 0 {
 		return nil, 0, badRequest(`the body has no "value"`)
+	}
+	if !utf8.Valid(p.Value) {
+		return nil, 0, badRequest(`"value" is not valid UTF-8; store bytes with another Content-Type (application/octet-stream)`)
 	}
 	if p.Value[0] != '"' {
 		return nil, 0, badRequest(`"value" must be a JSON string; to store a JSON document, PUT its bytes as the body with another Content-Type (text/plain, application/octet-stream), and the expiry as ?ttl=`)

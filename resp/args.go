@@ -6,18 +6,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // contentType is what a value written over the Redis protocol is stored
 // with, so that GET /cache answers it as bytes.
 const contentType = "application/octet-stream"
 
-// validKey reports whether k can name a key: 1 to MaxKeyBytes bytes without
-// a NUL byte, the rule of the REST API (httpd's keyOf), which keeps keys
-// that begin with 0x00 (blob manifests) out of clients' reach. A read of a
-// key that is not valid finds nothing, as the key cannot exist.
+// validKey reports whether k can name a key: 1 to MaxKeyBytes bytes of
+// UTF-8 without a NUL byte, the rule of the REST API (httpd's keyOf), which
+// keeps keys that begin with 0x00 (blob manifests) out of clients' reach
+// and every key one that a URL and a JSON listing carry unchanged. A read
+// of a key that is not valid finds nothing, as the key cannot exist.
 func (c *conn) validKey(k []byte) bool {
-	return len(k) > 0 && len(k) <= c.s.cfg.MaxKeyBytes && bytes.IndexByte(k, 0) < 0
+	return len(k) > 0 && len(k) <= c.s.cfg.MaxKeyBytes && bytes.IndexByte(k, 0) < 0 && utf8.Valid(k)
 }
 
 // writeKey checks a key a command writes.
@@ -29,6 +31,8 @@ func (c *conn) writeKey(k []byte) (string, error) {
 		return "", errorf("ERR the key is %d bytes, longer than the %d allowed", len(k), c.s.cfg.MaxKeyBytes)
 	case bytes.IndexByte(k, 0) >= 0:
 		return "", replyError("ERR keys containing a NUL byte are reserved")
+	case !utf8.Valid(k):
+		return "", replyError("ERR keys must be valid UTF-8, as in the REST API")
 	}
 	return string(k), nil
 }

@@ -120,6 +120,8 @@ func TestSetAndGet(t *testing.T) {
 		{[]any{"SET", "", "v"}, "ERR empty keys are not allowed"},
 		{[]any{"SET", strings.Repeat("k", 1025), "v"}, "ERR the key is 1025 bytes, longer than the 1024 allowed"},
 		{[]any{"SET", "a\x00b", "v"}, "ERR keys containing a NUL byte are reserved"},
+		{[]any{"SET", "\xff\xfe", "v"}, "ERR keys must be valid UTF-8, as in the REST API"},
+		{[]any{"APPEND", "a\xffb", "v"}, "ERR keys must be valid UTF-8, as in the REST API"},
 	} {
 		wantErr(t, fmtArgs(tc.args), r.Do(ctx, tc.args...).Err(), tc.err)
 	}
