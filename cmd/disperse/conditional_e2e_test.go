@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -79,6 +81,34 @@ func TestE2EConditionalWrites(t *testing.T) {
 	}
 	if code, _, body := send(http.MethodGet, "/blob/doc", ""); code != http.StatusOK || body != "v2" {
 		t.Fatalf("blob after the refused DELETE: %d %q", code, body)
+	}
+
+	// Concurrent creates of one key: exactly one wins.
+	codes := make([]int, 16)
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPut, p.url+"/cache/race", strings.NewReader(fmt.Sprint(i)))
+			req.Header.Set("If-None-Match", "*")
+			if resp, err := hc.Do(req); err == nil {
+				codes[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, code := range codes {
+		switch code {
+		case http.StatusOK:
+			won++
+		case http.StatusPreconditionFailed:
+		default:
+			t.Fatalf("concurrent creates answered %v", codes)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d concurrent creates won, want 1: %v", won, len(codes), codes)
 	}
 
 	req, _ := http.NewRequest(http.MethodPut, p.url+"/cache/json?ttl=1h", strings.NewReader(`{"value":"v"}`))
