@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -415,7 +414,8 @@ func TestCLIBlobGetNodeDies(t *testing.T) {
 }
 
 // cutProxy forwards TCP connections to target; once limit bytes of
-// answers have passed it calls cut and closes every connection.
+// answers have passed it calls cut and closes the connection they passed
+// on. Later connections pass through.
 func cutProxy(t testing.TB, target string, limit int64, cut func()) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -424,7 +424,7 @@ func cutProxy(t testing.TB, target string, limit int64, cut func()) string {
 	}
 	t.Cleanup(func() { ln.Close() })
 	var passed atomic.Int64
-	var once sync.Once
+	var done atomic.Bool
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -443,8 +443,8 @@ func cutProxy(t testing.TB, target string, limit int64, cut func()) string {
 				for {
 					n, err := s.Read(buf)
 					if n > 0 {
-						if passed.Add(int64(n)) > limit {
-							once.Do(cut)
+						if !done.Load() && passed.Add(int64(n)) > limit && done.CompareAndSwap(false, true) {
+							cut()
 							return
 						}
 						if _, werr := c.Write(buf[:n]); werr != nil {
