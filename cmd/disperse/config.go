@@ -18,6 +18,7 @@ import (
 	"github.com/disperse/disperse/cluster"
 	"github.com/disperse/disperse/engine"
 	"github.com/disperse/disperse/httpd"
+	"github.com/disperse/disperse/internal/size"
 	"github.com/disperse/disperse/wal"
 )
 
@@ -612,38 +613,20 @@ func parseSizeRange(v string, lo, hi int64, dst *int64) error {
 		return err
 	}
 	if n < lo || n > hi {
-		return fmt.Errorf("%q is out of range %s..%s", v, formatSize(lo), formatSize(hi))
+		return fmt.Errorf("%q is out of range %s..%s", v, size.Format(lo), size.Format(hi))
 	}
 	*dst = n
 	return nil
 }
 
-// sizeUnits are the suffixes parseSize reads, longest first.
-var sizeUnits = []struct {
-	suffix string
-	mult   int64
-}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
-
-// parseSize reads plain bytes or a number with KiB, MiB or GiB.
+// parseSize reads plain bytes or a number with KiB, MiB or GiB (package
+// size) of at least min bytes into dst.
 func parseSize(v string, min int64, dst *int64) error {
-	num, mult := strings.TrimSpace(v), int64(1)
-	for _, u := range sizeUnits {
-		if strings.HasSuffix(num, u.suffix) {
-			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
-			break
-		}
+	n, err := size.Parse(v, min)
+	if err != nil {
+		return err
 	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 {
-		return fmt.Errorf("%q is not a size (bytes, or a whole number with KiB, MiB or GiB)", v)
-	}
-	if n > (1<<62)/mult {
-		return fmt.Errorf("%q is too large", v)
-	}
-	if n*mult < min {
-		return fmt.Errorf("%q is less than %d bytes", v, min)
-	}
-	*dst = n * mult
+	*dst = n
 	return nil
 }
 

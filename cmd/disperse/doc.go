@@ -86,4 +86,5 @@
 // --compare measures the baseline and then --addr, back to back, and prints
 // the ratio, so both figures come from the same run on the same machine.
 // --addr must be a loopback address: bench never sends load off the machine.
+// The load generator and its baselines are package internal/loadgen.
 package main

@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"syscall"
+
+	"github.com/disperse/disperse/internal/loadgen"
 )
 
 // version is the release, set at build time with
@@ -61,8 +63,7 @@ func helpMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case len(args) > 0 && args[0] == "serve":
 		writeServeUsage(stdout, settings())
 	case len(args) > 0 && args[0] == "bench":
-		fs, _ := benchFlags(stdout)
-		fs.Usage()
+		loadgen.Usage(stdout)
 	case len(args) > 0 && args[0] != "version":
 		return runCLI(append(slices.Clone(args), "--help"), stdin, stdout, stderr)
 	default:

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,4 +112,79 @@ func serveLoopback(h http.Handler) (string, func(), error) {
 		<-done
 	}
 	return "http://" + ln.Addr().String(), stop, nil
+}
+
+// blobBaseline is the floor the blob bench measures against: a bare
+// net/http handler that writes a PUT body to one file and fsyncs it before
+// answering, and serves that file to GET. No hashing, no coding, no cluster.
+type blobBaseline struct {
+	dir string
+}
+
+func (s *blobBaseline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, ok := strings.CutPrefix(r.URL.Path, "/blob/")
+	if !ok || id == "" || strings.ContainsAny(id, "/\\") || id == "." || id == ".." {
+		http.Error(w, "no such route", http.StatusNotFound)
+		return
+	}
+	path := filepath.Join(s.dir, id)
+	switch r.Method {
+	case http.MethodPut:
+		n, err := writeSynced(path, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"id":%q,"size":%d}`, id, n)
+	case http.MethodGet, http.MethodHead:
+		f, err := os.Open(path)
+		if err != nil {
+			http.Error(w, "no such blob", http.StatusNotFound)
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeContent(w, r, "", time.Time{}, f)
+	case http.MethodDelete:
+		if err := os.Remove(path); err != nil {
+			http.Error(w, "no such blob", http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// writeSynced copies body into a new file at path and fsyncs it.
+func writeSynced(path string, body io.Reader) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.CopyBuffer(f, body, make([]byte, 256<<10))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// startBlobBaseline serves the blob baseline over a fresh temporary
+// directory on a free loopback port; stop shuts it and removes the directory.
+func startBlobBaseline() (string, func(), error) {
+	dir, err := os.MkdirTemp("", "disperse-bench-blob-")
+	if err != nil {
+		return "", nil, err
+	}
+	url, stop, err := serveLoopback(&blobBaseline{dir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return url, func() { stop(); os.RemoveAll(dir) }, nil
 }
