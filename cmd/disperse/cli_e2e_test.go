@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // cliRun is one run of the client binary.
@@ -459,4 +460,95 @@ func cutProxy(t testing.TB, target string, limit int64, cut func()) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// slowReader hands out n chunks of size bytes, pausing every so often:
+// a steady upload that takes longer than the client's timeout.
+type slowReader struct {
+	chunk, left int
+	pause       time.Duration
+	sent        bytes.Buffer
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.pause) // the pace of the source under test, not a wait for a condition
+	n := min(len(p), r.chunk)
+	for i := range p[:n] {
+		p[i] = byte(r.left + i)
+	}
+	r.sent.Write(p[:n])
+	r.left--
+	return n, nil
+}
+
+// stallServer accepts connections and reads requests, and answers each
+// with head (nothing when empty), then never anything more.
+func stallServer(t *testing.T, head string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quit := make(chan struct{})
+	t.Cleanup(func() { close(quit); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = c.Read(make([]byte, 4096))
+				if head != "" {
+					_, _ = io.WriteString(c, head)
+				}
+				<-quit
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestCLITimeoutBoundsStallsNotTransfers: --timeout 1s lets an upload
+// that keeps moving for longer succeed, while a node that stops answering
+// (before its answer, or in the middle of a blob's body) fails the command
+// with one line naming the timeout, and leaves no file behind.
+func TestCLITimeoutBoundsStallsNotTransfers(t *testing.T) {
+	needBinary(t)
+	_, env := cliNode(t)
+	src := &slowReader{chunk: 64 << 10, left: 12, pause: 250 * time.Millisecond} // 3 s in all
+	start := time.Now()
+	if r := runBin(t, env, src, "blob", "put", "slow", "-", "--timeout", "1s"); r.code != 0 {
+		t.Fatalf("a steady upload longer than --timeout: exit %d %s", r.code, r.stderr)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Fatalf("the upload took %v, not longer than the timeout it must outlive", took)
+	}
+	dir := t.TempDir()
+	if r := runBin(t, env, nil, "blob", "get", "slow", "-o", filepath.Join(dir, "slow")); r.code != 0 {
+		t.Fatalf("blob get: %s", r.stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "slow")); !bytes.Equal(got, src.sent.Bytes()) {
+		t.Fatalf("read back %d bytes, sent %d", len(got), src.sent.Len())
+	}
+
+	silent := stallServer(t, "")
+	r := runBin(t, cliEnv(t, "DISPERSE_ADDR="+silent), nil, "get", "k", "--timeout", "1s")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "timeout") {
+		t.Fatalf("get from a node that never answers: exit %d %q", r.code, r.stderr)
+	}
+	oneErrorLine(t, r, "disperse get: ")
+
+	midBody := stallServer(t, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nEtag: \""+strings.Repeat("0", 64)+
+		"\"\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("x", 1000))
+	r = runBin(t, cliEnv(t, "DISPERSE_ADDR="+midBody), nil, "blob", "get", "b", "-o", filepath.Join(dir, "b"), "--timeout", "1s")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "timeout") {
+		t.Fatalf("blob get stalled in the body: exit %d %q", r.code, r.stderr)
+	}
+	oneErrorLine(t, r, `disperse blob get: `)
+	noFileLeft(t, dir, "b")
 }
