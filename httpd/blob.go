@@ -293,11 +293,8 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// codeRangeNotSatisfiable is the code of a 416 answer.
-const codeRangeNotSatisfiable = "range_not_satisfiable"
-
 // errRangeNotSatisfiable answers a Range that misses the blob.
-var errRangeNotSatisfiable = &Error{Status: http.StatusRequestedRangeNotSatisfiable, Code: codeRangeNotSatisfiable,
+var errRangeNotSatisfiable = &Error{Status: http.StatusRequestedRangeNotSatisfiable, Code: CodeRangeNotSatisfiable,
 	Msg: "the range does not overlap the blob"}
 
 // parseRange reads a Range header against a blob of size bytes: the offset

@@ -168,7 +168,7 @@ func TestBlobRange(t *testing.T) {
 		}
 	}
 	resp, body = sendBlob(t, http.MethodGet, url, nil, "Range", "bytes=10000-")
-	wantBlobStatus(t, resp, body, http.StatusRequestedRangeNotSatisfiable, codeRangeNotSatisfiable)
+	wantBlobStatus(t, resp, body, http.StatusRequestedRangeNotSatisfiable, CodeRangeNotSatisfiable)
 	if resp.Header.Get("Content-Range") != "bytes */10000" {
 		t.Fatalf("416 Content-Range %q", resp.Header.Get("Content-Range"))
 	}

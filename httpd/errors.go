@@ -18,18 +18,19 @@ import (
 
 // Error codes of the JSON error body.
 const (
-	CodeBadRequest       = "bad_request"
-	CodeUnauthorized     = "unauthorized"
-	CodeForbidden        = "forbidden"
-	CodeNotFound         = "not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodePrecondition     = "precondition_failed"
-	CodeTooLarge         = "too_large"
-	CodeRateLimited      = "rate_limited"
-	CodeInternal         = "internal"
-	CodeUnavailable      = "unavailable"
-	CodeDiskFull         = "disk_full"
-	CodeMemoryFull       = "memory_full"
+	CodeBadRequest          = "bad_request"
+	CodeUnauthorized        = "unauthorized"
+	CodeForbidden           = "forbidden"
+	CodeNotFound            = "not_found"
+	CodeMethodNotAllowed    = "method_not_allowed"
+	CodePrecondition        = "precondition_failed"
+	CodeTooLarge            = "too_large"
+	CodeRangeNotSatisfiable = "range_not_satisfiable"
+	CodeRateLimited         = "rate_limited"
+	CodeInternal            = "internal"
+	CodeUnavailable         = "unavailable"
+	CodeDiskFull            = "disk_full"
+	CodeMemoryFull          = "memory_full"
 )
 
 // Error is a request error: it carries the status and code it is answered
