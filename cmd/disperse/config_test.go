@@ -260,19 +260,24 @@ func TestEngineAndClusterConfigFromSettings(t *testing.T) {
 }
 
 // TestReadmeListsEverySetting keeps README.md's settings table in step with
-// the settings of serve --help, both ways.
+// the settings of serve --help, both ways, with their defaults.
 func TestReadmeListsEverySetting(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := map[string]string{} // flag -> env, from rows "| `--flag` | `ENV` | ..."
+	rows := map[string]string{} // flag -> env, from rows "| `--flag` | `ENV` | default | ..."
+	defaults := map[string]string{}
 	for _, line := range strings.Split(string(b), "\n") {
 		cells := strings.Split(line, "|")
 		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`--") {
 			continue
 		}
-		rows[strings.Trim(strings.TrimSpace(cells[1]), "`-")] = strings.Trim(strings.TrimSpace(cells[2]), "`")
+		flag := strings.Trim(strings.TrimSpace(cells[1]), "`-")
+		rows[flag] = strings.Trim(strings.TrimSpace(cells[2]), "`")
+		if len(cells) >= 5 {
+			defaults[flag] = strings.Trim(strings.TrimSpace(cells[3]), "`")
+		}
 	}
 	known := map[string]bool{}
 	for _, s := range settings() {
@@ -283,6 +288,11 @@ func TestReadmeListsEverySetting(t *testing.T) {
 			t.Errorf("README.md's settings table has no row for --%s", s.flag)
 		case env != s.env:
 			t.Errorf("README.md: --%s has variable %s, serve reads %s", s.flag, env, s.env)
+		case s.def != "" && defaults[s.flag] != s.def && !strings.HasPrefix(defaults[s.flag], s.def+" "):
+			// A default the table words ("none", "host name") is one serve
+			// leaves empty; one serve sets must be the table's, as written
+			// ("0 (none)" may explain it).
+			t.Errorf("README.md: --%s defaults to %q, serve's default is %s", s.flag, defaults[s.flag], s.def)
 		}
 	}
 	for f := range rows {
