@@ -477,3 +477,52 @@ func TestConditionalPutsRace(t *testing.T) {
 		t.Fatalf("after a refused DELETE the blob reads %q", got)
 	}
 }
+
+// refuseRecords answers every announcement of a record (PUT of a blob's
+// record) 503, and passes everything else to h.
+func refuseRecords(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest := strings.TrimPrefix(r.URL.Path, ShardPathPrefix)
+		if r.Method == http.MethodPut && rest != "" && !strings.Contains(rest, "/") {
+			http.Error(w, "refused", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// A node that missed the announcement of a DELETE, or of a replacing PUT
+// whose old shards are gone, still holds the old manifest; when its read
+// finds the shards gone it asks the holders: the deleted blob is not
+// found (never unavailable), the replaced one reads as the new bytes.
+func TestMissedAnnouncementReadsTheTruth(t *testing.T) {
+	c := newLaggingCluster(t, 4, nil)
+	deaf := c.nodes[3]
+	mustPut(t, c.nodes[0].store, "gone", randomBytes(2*testStripe, 50), PutOptions{})
+	old := mustPut(t, c.nodes[0].store, "moved", randomBytes(2*testStripe, 51), PutOptions{})
+	if _, err := readRange(deaf.store, "gone", 0, -1); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(deaf, false)
+	c.serve(deaf, refuseRecords(deaf.store.shardServer(deaf.shards)))
+
+	if err := c.nodes[0].store.Delete(context.Background(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	want := randomBytes(3*testStripe, 52)
+	mustPut(t, c.nodes[1].store, "moved", want, PutOptions{})
+	for i := range old.Shards { // as their holders' cleanup does after the grace
+		if err := c.node(old.Shards[i].Node).shards.Remove(old.ref(i)); err != nil && !errors.Is(err, ErrNoShard) && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	if m, err := deaf.store.Lookup(context.Background(), "gone"); err != nil || m.ID != "gone" {
+		t.Fatalf("the deaf node should still hold the old manifest: %v", err)
+	}
+	if _, err := readRange(deaf.store, "gone", 0, -1); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("read of a deleted blob on the node that missed the DELETE: %v, want ErrNotFound", err)
+	}
+	if got := readAll(t, deaf.store, "moved"); !bytes.Equal(got, want) {
+		t.Fatalf("read of a replaced blob on the node that missed the PUT: %d bytes, want the new %d", len(got), len(want))
+	}
+}

@@ -138,7 +138,12 @@
 // that there is no such blob (GET /internal/shards/{id}). The old shards of
 // a replaced blob are removed once every live node took the new manifest;
 // otherwise their holders remove them CleanupGrace after they stopped
-// being named. The record travels after the catalog write rather than in
+// being named. A node that missed an announcement while it was up (its
+// record route failed then) still holds the old manifest; when a read of
+// it finds the holders without those shards (removed by the DELETE, or by
+// cleanup after a replacement), it asks the same nodes for the record and
+// answers not found, or reads the new manifest (ErrStale), instead of
+// unavailable. The record travels after the catalog write rather than in
 // the shards' commit because the version a compare-and-set needs exists
 // only once that write is done, and a deletion has no shard to travel in.
 //

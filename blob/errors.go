@@ -49,6 +49,9 @@ var (
 	// byte moved for Config.TransferIdleTimeout while this node waited on
 	// that node. It always comes wrapped together with ErrUnavailable.
 	ErrStalled = errors.New("blob: shard transfer stalled")
+	// ErrStale: the manifest a read was given has been replaced; look the
+	// blob up again.
+	ErrStale = errors.New("blob: manifest replaced")
 	// ErrPrecondition: the blob a conditional Put or Delete would replace
 	// does not meet its Condition; nothing changed.
 	ErrPrecondition = errors.New("blob: precondition failed")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -16,15 +17,20 @@ import (
 // Open returns the manifest of blob id and a reader of length bytes from
 // offset (length < 0: to the end). See Lookup and ReadManifest.
 func (s *Store) Open(ctx context.Context, id string, offset, length int64) (Manifest, io.ReadCloser, error) {
-	m, err := s.Lookup(ctx, id)
-	if err != nil {
-		return Manifest{}, nil, err
+	for try := 0; ; try++ {
+		m, err := s.Lookup(ctx, id)
+		if err != nil {
+			return Manifest{}, nil, err
+		}
+		rc, err := s.ReadManifest(ctx, m, offset, length)
+		if errors.Is(err, ErrStale) && try == 0 {
+			continue // replaced since this node heard: read the new one
+		}
+		if err != nil {
+			return Manifest{}, nil, err
+		}
+		return m, rc, nil
 	}
-	rc, err := s.ReadManifest(ctx, m, offset, length)
-	if err != nil {
-		return Manifest{}, nil, err
-	}
-	return m, rc, nil
 }
 
 // ReadManifest returns a reader of length bytes from offset (length < 0:
@@ -61,13 +67,35 @@ func (s *Store) ReadManifest(ctx context.Context, m Manifest, offset, length int
 	f.onCorrupt = s.repairBlockLater(f)
 	if err := f.open(); err != nil {
 		f.close()
-		return nil, err
+		return nil, s.staleOr(ctx, &m, err)
 	}
 	br := &blobReader{f: f, next: from, skip: int(offset - int64(from)*m.StripeBytes), left: length, met: s.met}
 	if offset == 0 && length == m.Size {
 		br.hash = sha256.New()
 	}
 	return br, nil
+}
+
+// staleOr returns err, the failure to open enough shards of m, unless m
+// is stale: when holders answered that they have no such shard, this node
+// may have missed the announcement of a DELETE or a replacing PUT, whose
+// old shards are gone. It then asks the likely holders for the record of
+// the blob: deleted is ErrNotFound, replaced is ErrStale.
+func (s *Store) staleOr(ctx context.Context, m *Manifest, err error) error {
+	if !errors.Is(err, ErrNoShard) {
+		return err
+	}
+	s.askHolders(ctx, m.ID)
+	rec, ok, rerr := s.localRecord(m.ID)
+	switch {
+	case rerr != nil:
+		return err
+	case !ok || rec.Deleted:
+		return fmt.Errorf("%w: blob %q was deleted", ErrNotFound, m.ID)
+	case rec.Manifest != nil && rec.Manifest.Generation != m.Generation:
+		return fmt.Errorf("%w: blob %q was replaced", ErrStale, m.ID)
+	}
+	return err
 }
 
 // blobReader hands out a byte range stripe by stripe.

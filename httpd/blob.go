@@ -111,8 +111,8 @@ func blobError(err error) error {
 		status, code, msg = http.StatusInsufficientStorage, CodeDiskFull, "a node's disk is full; nothing was stored"
 	case errors.Is(err, blob.ErrUnavailable), errors.Is(err, blob.ErrTooFewNodes):
 		status, code, msg = http.StatusServiceUnavailable, CodeUnavailable, "not enough shards or nodes can be reached"
-	case errors.Is(err, blob.ErrConflict):
-		status, code, msg = http.StatusServiceUnavailable, CodeUnavailable, "the blob kept changing while it was written; try again"
+	case errors.Is(err, blob.ErrConflict), errors.Is(err, blob.ErrStale):
+		status, code, msg = http.StatusServiceUnavailable, CodeUnavailable, "the blob kept changing while it was written or read; try again"
 	case errors.Is(err, blob.ErrPrecondition):
 		status, code, msg = http.StatusPreconditionFailed, CodePrecondition, "the blob does not meet If-Match or If-None-Match; nothing changed"
 	case errors.Is(err, blob.ErrNotFound):
@@ -198,6 +198,14 @@ func (s *Server) getBlobOrManifest(c *gin.Context) error {
 // status line when fewer than k shards can be had; a failure after it
 // (a holder lost mid-stream, a sha256 mismatch) cuts the connection.
 func (s *Server) getBlob(c *gin.Context) error {
+	err := s.getBlobOnce(c)
+	if errors.Is(err, blob.ErrStale) { // replaced since this node heard: once more, the new one
+		err = s.getBlobOnce(c)
+	}
+	return err
+}
+
+func (s *Server) getBlobOnce(c *gin.Context) error {
 	id, _ := blobPath(c.Param("path"))
 	m, err := s.cfg.Blobs.Lookup(c.Request.Context(), id)
 	if err != nil {
@@ -219,6 +227,9 @@ func (s *Server) getBlob(c *gin.Context) error {
 	var rc io.ReadCloser
 	if !head {
 		if rc, err = s.cfg.Blobs.ReadManifest(c.Request.Context(), m, off, n); err != nil {
+			if errors.Is(err, blob.ErrStale) {
+				return err
+			}
 			return blobFail(c, err)
 		}
 		defer rc.Close()
