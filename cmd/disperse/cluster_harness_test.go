@@ -53,7 +53,11 @@ func (n *clusterNode) gossipAddr() string { return fmt.Sprintf("127.0.0.1:%d", n
 const (
 	startTimeout = 30 * time.Second // a process starts and answers /readyz
 	stopTimeout  = 30 * time.Second // a signalled process exits
-	formTimeout  = 15 * time.Second // every member lists every other alive
+	// formTimeout: every member lists every other alive. A node back from
+	// a leave refutes its "left" by gossip over UDP; when those packets are
+	// lost on a loaded machine, memberlist's push-pull (every 30 s) brings
+	// the others round, so the bound covers one of those.
+	formTimeout = 40 * time.Second
 )
 
 // newCluster starts n nodes named node-a, node-b, ...: the first without
