@@ -18,8 +18,20 @@
 //	/blob/...                  only when Config.Blobs is set (blob.go)
 //
 // {key} is the rest of the path after /cache/, URL-decoded, so it may
-// contain '/'. It is 1..MaxKeyBytes bytes and holds no NUL byte (keys that
-// start with NUL are the node's own and never listed).
+// contain '/'. It is 1..MaxKeyBytes bytes of UTF-8 and holds no NUL byte
+// (keys that start with NUL are the node's own and never listed; keys that
+// are not UTF-8, stored before they were refused, are skipped by listings,
+// whose cursor is always a key they gave, so a listing always goes on).
+// Values are answered with X-Content-Type-Options: nosniff.
+//
+// # Conditional requests
+//
+// If-Match and If-None-Match ("*" or one entity tag: a key's version, a
+// blob's quoted sha256) make PUT and DELETE conditional: the condition is
+// checked together with the write on this node (the cache's Precondition,
+// the blob manifest's compare-and-set), 412 precondition_failed when it
+// fails. On GET and HEAD an If-Match naming another tag is 412, an
+// If-None-Match naming the current one 304.
 //
 // # Writing a value
 //
