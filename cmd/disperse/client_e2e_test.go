@@ -188,3 +188,26 @@ func TestE2EClientAgainstNode(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Against a node with --rate-limit 0.5 --rate-burst 1, a client that does
+// not retry meets ErrRateLimited at its second call, and one that does
+// waits for the node's Retry-After and succeeds.
+func TestE2EClientRateLimited(t *testing.T) {
+	needBinary(t)
+	p := startNode(t, t.TempDir(), "--rate-limit", "0.5", "--rate-burst", "1")
+	p.waitReady(t)
+	ctx := context.Background()
+	once, _ := client.New(p.url, client.WithRetries(0))
+	if _, err := once.Put(ctx, "k", []byte("v"), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := once.Get(ctx, "k")
+	var ce *client.Error
+	if !errors.Is(err, client.ErrRateLimited) || !errors.As(err, &ce) || ce.Code != "rate_limited" {
+		t.Fatalf("second call within the burst: %v, want ErrRateLimited", err)
+	}
+	patient, _ := client.New(p.url, client.WithRetries(3))
+	if e, err := patient.Get(ctx, "k"); err != nil || string(e.Value) != "v" {
+		t.Fatalf("a retrying client: %+v %v", e, err)
+	}
+}
