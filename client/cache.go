@@ -109,7 +109,7 @@ func (c *Client) getEntry(ctx context.Context, method, key string) (*Entry, erro
 	if method == http.MethodHead {
 		return e, nil
 	}
-	if e.Value, err = io.ReadAll(resp.Body); err != nil {
+	if e.Value, err = c.readAnswer(resp.Body); err != nil {
 		return nil, fmt.Errorf("%s %s: reading the value: %w", method, r.path, err)
 	}
 	return e, nil

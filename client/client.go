@@ -25,6 +25,9 @@ const (
 	// it doubles from the first to the second, with jitter.
 	DefaultMinBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff = 5 * time.Second
+	// DefaultMaxAnswerBytes bounds a cache value or a JSON answer the
+	// client reads into memory (blob downloads stream and are not bounded).
+	DefaultMaxAnswerBytes = 64 << 20
 )
 
 // Client talks to one Disperse node over its HTTP API. It is safe for
@@ -38,6 +41,7 @@ type Client struct {
 	retries    int
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	maxAnswer  int64
 	// sleep waits d or until ctx is done; tests replace it to see the
 	// waits a client chooses without spending them.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -52,6 +56,7 @@ type settings struct {
 	retries     int
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
+	maxAnswer   int64
 	hc          *http.Client
 	tlsConfig   *tls.Config
 	rootCAs     *x509.CertPool
@@ -101,6 +106,19 @@ func WithBackoff(first, longest time.Duration) Option {
 			return fmt.Errorf("client: backoff %v..%v: want 0 < first <= longest", first, longest)
 		}
 		s.minBackoff, s.maxBackoff = first, longest
+		return nil
+	}
+}
+
+// WithMaxAnswerBytes bounds what one cache value or JSON answer may take
+// in memory (default DefaultMaxAnswerBytes); a longer one fails the call
+// with ErrAnswerTooLarge. Blob downloads stream and are not bounded.
+func WithMaxAnswerBytes(n int64) Option {
+	return func(s *settings) error {
+		if n < 1 {
+			return fmt.Errorf("client: answer bound %d: want at least 1", n)
+		}
+		s.maxAnswer = n
 		return nil
 	}
 }
@@ -172,6 +190,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		retries:    DefaultRetries,
 		minBackoff: DefaultMinBackoff,
 		maxBackoff: DefaultMaxBackoff,
+		maxAnswer:  DefaultMaxAnswerBytes,
 	}
 	for _, o := range opts {
 		if err := o(&s); err != nil {
@@ -191,6 +210,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 		retries:    s.retries,
 		minBackoff: s.minBackoff,
 		maxBackoff: s.maxBackoff,
+		maxAnswer:  s.maxAnswer,
 		sleep:      sleepCtx,
 		now:        time.Now,
 	}, nil

@@ -30,7 +30,9 @@
 // a body. A transfer that keeps moving is never cut, however long it
 // takes; a node that goes silent is left after the timeout. Time spent
 // waiting on the caller (its upload source, or between its reads of a
-// download) does not count.
+// download) does not count. A cache value or JSON answer is read into
+// memory only up to WithMaxAnswerBytes (default 64 MiB); a longer one is
+// ErrAnswerTooLarge. Blob downloads stream.
 //
 // # Retries
 //

@@ -39,6 +39,9 @@ var (
 	// node had a different blob under that id. The bytes read so far belong
 	// to the old blob; nothing of the new one is spliced onto them.
 	ErrBlobChanged = errors.New("client: the blob changed while it was read")
+	// ErrAnswerTooLarge: a cache value or JSON answer was longer than the
+	// client's bound (WithMaxAnswerBytes).
+	ErrAnswerTooLarge = errors.New("client: answer longer than the client's bound")
 	// ErrChecksum: the bytes of a blob download do not hash to its sha256.
 	ErrChecksum = errors.New("client: blob checksum mismatch")
 )

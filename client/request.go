@@ -257,12 +257,25 @@ func (c *Client) doJSON(ctx context.Context, r *request, v any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	b, err := c.readAnswer(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: reading the answer: %w", r.method, r.path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%s %s: reading the answer: %w", r.method, r.path, err)
 	}
 	// Read what follows the JSON (a newline) so the connection is reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	return nil
+}
+
+// readAnswer reads a body whole, up to the client's answer bound.
+func (c *Client) readAnswer(body io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(body, c.maxAnswer+1))
+	if err == nil && int64(len(b)) > c.maxAnswer {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrAnswerTooLarge, c.maxAnswer)
+	}
+	return b, err
 }
 
 // doNoBody sends r and discards the answer's body.

@@ -215,3 +215,37 @@ func TestAddresses(t *testing.T) {
 		t.Error("a missing CA file accepted")
 	}
 }
+
+// A value or JSON answer longer than the client's bound fails the call
+// instead of being read into memory whole; one within it is read.
+func TestAnswerBound(t *testing.T) {
+	big := strings.Repeat("v", 2048)
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/cache/big":
+			_, _ = io.WriteString(w, big)
+		case "/cache/small":
+			_, _ = io.WriteString(w, "v")
+		default: // a listing
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"keys":["`+big+`"],"next":""}`)
+		}
+	}))
+	c, err := New(url, WithMaxAnswerBytes(1024), WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Get(ctx, "big"); !errors.Is(err, ErrAnswerTooLarge) {
+		t.Fatalf("a value over the bound: %v, want ErrAnswerTooLarge", err)
+	}
+	if _, err := c.List(ctx, "", "", 10); !errors.Is(err, ErrAnswerTooLarge) {
+		t.Fatalf("a listing over the bound: %v, want ErrAnswerTooLarge", err)
+	}
+	if e, err := c.Get(ctx, "small"); err != nil || string(e.Value) != "v" {
+		t.Fatalf("a value within the bound: %+v %v", e, err)
+	}
+	if _, err := New(url, WithMaxAnswerBytes(0)); err == nil {
+		t.Fatal("a zero bound was taken")
+	}
+}

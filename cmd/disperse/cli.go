@@ -244,6 +244,17 @@ func (e *env) ctx() (context.Context, context.CancelFunc) {
 	return signalContext()
 }
 
+// session is what a command that talks to the node starts with: the
+// client, and the context (ended by SIGINT or SIGTERM) its calls run in.
+func (e *env) session() (*client.Client, context.Context, context.CancelFunc, error) {
+	cl, err := e.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := e.ctx()
+	return cl, ctx, cancel, nil
+}
+
 // completeIfAsked answers a shell's completion request (the environment
 // has COMP_LINE) and reports whether it did.
 func completeIfAsked(stdout io.Writer) bool {

@@ -92,11 +92,10 @@ func (c *blobPutCmd) Run(e *env) error {
 	if size > 0 {
 		opt.Size = size
 	}
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	bar := newBar(e, size, "uploading "+c.ID)
 	if bar != nil {
@@ -132,11 +131,10 @@ func (c *blobGetCmd) Run(e *env) error {
 	if e.g.JSON && !toFile {
 		return usageErrorf("--json needs -o FILE: the blob's bytes would share standard output with the JSON")
 	}
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	r, err := cl.GetBlob(ctx, c.ID)
 	if err != nil {
@@ -160,7 +158,7 @@ func (c *blobGetCmd) Run(e *env) error {
 	if bar != nil {
 		src = bar.reader(r)
 	}
-	err = writeFileAtomic(c.Output, src)
+	err = writeFileAtomic(c.Output, src, 0o644)
 	bar.done(err == nil)
 	if err != nil {
 		return blobError(c.ID, err)
@@ -171,54 +169,16 @@ func (c *blobGetCmd) Run(e *env) error {
 	return nil
 }
 
-// writeFileAtomic writes the bytes of r to path through a temporary file
-// in the same directory (path.partial-*), synced and renamed over path
-// once complete: a failed write leaves nothing under path.
-func writeFileAtomic(path string, r io.Reader) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, base+".partial-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = io.Copy(f, r); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("%s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
 // blobDelCmd is `disperse blob del ID`.
 type blobDelCmd struct {
 	ID string `arg:"" help:"Blob id."`
 }
 
 func (c *blobDelCmd) Run(e *env) error {
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	if err := cl.DeleteBlob(ctx, c.ID); err != nil {
 		return blobError(c.ID, err)
@@ -239,11 +199,10 @@ func (c *blobLsCmd) Run(e *env) error {
 	if c.Limit < 0 {
 		return usageErrorf("--limit must not be negative")
 	}
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	out := newListWriter(e.stdout, e.g.JSON, "blobs")
 	var tw *tabwriter.Writer
@@ -286,11 +245,10 @@ type blobStatCmd struct {
 }
 
 func (c *blobStatCmd) Run(e *env) error {
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	m, err := cl.StatBlob(ctx, c.ID)
 	if err != nil {

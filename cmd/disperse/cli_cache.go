@@ -69,18 +69,17 @@ type getJSON struct {
 }
 
 func (c *getCmd) Run(e *env) error {
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	ent, err := cl.Get(ctx, c.Key)
 	if err != nil {
 		return keyError(c.Key, err)
 	}
 	if c.Output != "" && c.Output != "-" {
-		if err := writeFileAtomic(c.Output, bytes.NewReader(ent.Value)); err != nil {
+		if err := writeFileAtomic(c.Output, bytes.NewReader(ent.Value), 0o644); err != nil {
 			return err
 		}
 	}
@@ -161,11 +160,10 @@ func (c *putCmd) Run(e *env) error {
 			ct = "text/plain; charset=utf-8"
 		}
 	}
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	res, err := cl.Put(ctx, c.Key, value, &client.PutOptions{TTL: c.TTL, ContentType: ct,
 		IfMatch: c.IfMatch, IfNoneMatch: c.IfNoneMatch, NodeLocal: c.Sync})
@@ -186,11 +184,10 @@ type delCmd struct {
 }
 
 func (c *delCmd) Run(e *env) error {
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	if err := cl.Delete(ctx, c.Key, &client.DeleteOptions{IfMatch: c.IfMatch, NodeLocal: c.Sync}); err != nil {
 		return keyError(c.Key, err)
@@ -207,11 +204,10 @@ type ttlCmd struct {
 }
 
 func (c *ttlCmd) Run(e *env) error {
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	ent, err := cl.Head(ctx, c.Key)
 	if err != nil {
@@ -243,11 +239,10 @@ func (c *lsCmd) Run(e *env) error {
 	if c.Limit < 0 {
 		return usageErrorf("--limit must not be negative")
 	}
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	out := newListWriter(e.stdout, e.g.JSON, "keys")
 	n := 0
@@ -340,11 +335,10 @@ func (l *listWriter) abort() {
 type membersCmd struct{}
 
 func (c *membersCmd) Run(e *env) error {
-	cl, err := e.client()
+	cl, ctx, cancel, err := e.session()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := e.ctx()
 	defer cancel()
 	ms, err := cl.Members(ctx)
 	if err != nil {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -83,41 +85,56 @@ func loadConfig(path string) (*configFile, error) {
 	return cfg, nil
 }
 
-// saveConfig writes cfg to path, readable by its owner only, crash-safely:
-// a temporary file in the same directory, synced, renamed over the old one,
-// and the directory synced.
+// saveConfig writes cfg to path, readable by its owner only, crash-safely
+// (writeFileAtomic).
 func saveConfig(path string, cfg *configFile) error {
 	b, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("config dir: %w", err)
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := writeFileAtomic(path, bytes.NewReader(append(b, '\n')), 0o600); err != nil {
 		return fmt.Errorf("config file: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes the bytes of r to path through a temporary file
+// in the same directory (path.partial-*), synced, given perm and renamed
+// over path once complete, then syncs the directory: a failed write
+// leaves nothing under path, and a crash leaves the old file or the new.
+func writeFileAtomic(path string, r io.Reader, perm os.FileMode) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, base+".partial-*")
+	if err != nil {
+		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename: nothing there
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("config file: %w", err)
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(perm); err != nil {
+		return err
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("config file: %w", err)
+	if _, err = io.Copy(f, r); err != nil {
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("config file: %w", err)
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("%s: %w", tmp, err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("config file: %w", err)
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", tmp, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("config file: %w", err)
+	if err = os.Rename(tmp, path); err != nil {
+		return err
 	}
 	return syncDir(dir)
 }

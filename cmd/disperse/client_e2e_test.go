@@ -148,7 +148,8 @@ func TestE2EClientAgainstNode(t *testing.T) {
 
 	// A download whose connection is cut after 1 MiB resumes where it
 	// stopped, through the same proxy, with the same bytes.
-	proxy := cutProxy(t, strings.TrimPrefix(p.url, "http://"), 1<<20, func() {})
+	var cut atomic.Bool
+	proxy := cutProxy(t, strings.TrimPrefix(p.url, "http://"), 1<<20, func() { cut.Store(true) })
 	viaProxy, _ := client.New("http://"+proxy, client.WithToken("adm-token-0123456789"))
 	r, err = viaProxy.GetBlob(ctx, "photo")
 	if err != nil {
@@ -156,8 +157,8 @@ func TestE2EClientAgainstNode(t *testing.T) {
 	}
 	got, err = io.ReadAll(r)
 	r.Close()
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("GetBlob cut after 1 MiB: %d bytes, %v", len(got), err)
+	if err != nil || !bytes.Equal(got, data) || !cut.Load() {
+		t.Fatalf("GetBlob cut after 1 MiB: %d bytes, %v, cut %v", len(got), err, cut.Load())
 	}
 	if err := admin.DeleteBlob(ctx, "photo"); err != nil {
 		t.Fatal(err)

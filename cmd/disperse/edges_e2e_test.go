@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestE2EEdgesOnDefaults drives the built binary on its defaults through
+// the edges of the contract: a key that is not UTF-8 is refused over HTTP
+// and over the Redis protocol, values come with nosniff, a 405 is counted
+// under its route, and the log gives durations in seconds.
+func TestE2EEdgesOnDefaults(t *testing.T) {
+	needBinary(t)
+	p := startNode(t, t.TempDir())
+	p.waitReady(t)
+	c := &http.Client{Timeout: 10 * time.Second}
+	do := func(method, path, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "text/html")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := do(http.MethodPut, "/cache/%FF%FE", "v"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("PUT of a key that is not UTF-8: %d, want 400", resp.StatusCode)
+	}
+	do(http.MethodPut, "/cache/page", "<b>hi</b>")
+	if resp := do(http.MethodGet, "/cache/page", ""); resp.StatusCode != http.StatusOK || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("GET of a value: %d, headers %v", resp.StatusCode, resp.Header)
+	}
+	if resp := do(http.MethodPost, "/cache/page", ""); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: %d, want 405", resp.StatusCode)
+	}
+	if v := scrape(t, p)[`disperse_http_requests_total{method="POST",route="/cache/*key",status="405"}`]; v != 1 {
+		t.Fatalf("405s counted under /cache/*key: %v, want 1", v)
+	}
+
+	conn, err := net.DialTimeout("tcp", p.resp, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, "*3\r\n$3\r\nSET\r\n$2\r\n\xff\xfe\r\n$1\r\nv\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "-ERR keys must be valid UTF-8") {
+		t.Fatalf("SET of a key that is not UTF-8 over RESP: %q %v", line, err)
+	}
+
+	for _, l := range strings.Split(p.stderr.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil || m["msg"] != "recovered" {
+			continue
+		}
+		if _, ok := m["took_seconds"].(float64); !ok {
+			t.Fatalf("the recovered line gives no took_seconds number: %s", l)
+		}
+		return
+	}
+	t.Fatalf("no recovered line in the log:\n%s", p.stderr.String())
+}
