@@ -94,6 +94,7 @@ func (e *Engine) snapshotLocked() error {
 
 	defer e.ix.snapKeys.Store(0)
 	keys := flatten(dirty)
+	dirty = nil
 	if len(keys) == 0 && seq == e.snapSeq.Load() {
 		return nil
 	}
@@ -101,7 +102,7 @@ func (e *Engine) snapshotLocked() error {
 	err := e.writeSnapshot(keys, seq)
 	e.metrics.running.Set(0)
 	if err != nil {
-		e.ix.restoreDirty(dirty)
+		e.ix.restoreDirty(keys)
 		return err
 	}
 	e.snapSeq.Store(seq)
@@ -114,14 +115,17 @@ func (e *Engine) snapshotLocked() error {
 	return nil
 }
 
-// snapshotTxNodes is the most pages one snapshot transaction may change.
-// bbolt keeps every page a transaction changes in memory (as a node, and
-// as a page buffer at commit) until it commits: keys spread over the file
-// change about a page (4 KiB) each, keys written in order many to a page.
-// A bound on the pages, not the keys, bounds that memory whatever the size
-// of the file and the order of the keys. With a memory bound the pages
-// take at most 1/64 of it; fewer pages per transaction cost more commits
-// (two fsyncs each).
+// snapshotTxNodes is the most pages one snapshot transaction may change,
+// and snapshotTxNodes*4096 the most bytes of values it may write. bbolt
+// keeps every page a transaction changes in memory (as a node, and as a
+// page buffer at commit) until it commits, and the values it writes (in
+// the arena): keys spread over the file change about a page (4 KiB) each,
+// keys written in order many to a page, and one node grows with every key
+// added to it until the commit splits it. A bound on the pages and on the
+// bytes, not the keys, bounds that memory whatever the size of the file,
+// the order of the keys and the size of the values. With a memory bound
+// the transaction takes a small share of it; fewer pages per transaction
+// cost more commits (two fsyncs each).
 func snapshotTxNodes(maxMemory int64) int64 {
 	if maxMemory == 0 {
 		return 1 << 16
@@ -138,8 +142,10 @@ func snapshotTxNodes(maxMemory int64) int64 {
 // decides by version).
 func (e *Engine) writeSnapshot(keys []string, seq uint64) error {
 	limit := snapshotTxNodes(e.cfg.MaxMemory)
+	var a arena
 	for {
-		n, err := e.writeSnapshotTx(keys, seq, limit)
+		a.reset()
+		n, err := e.writeSnapshotTx(keys, seq, limit, &a)
 		dropResident(e.db) // the pages it read through the map
 		if err != nil || n == len(keys) {
 			return err
@@ -149,11 +155,10 @@ func (e *Engine) writeSnapshot(keys []string, seq uint64) error {
 }
 
 // writeSnapshotTx writes the current state of keys in one transaction
-// until it has changed limit pages, and seq if it got to the end of keys.
-// It returns how many keys it wrote.
-func (e *Engine) writeSnapshotTx(keys []string, seq uint64, limit int64) (int, error) {
+// until it has changed limit pages or written limit*4096 bytes into a,
+// and seq if it got to the end of keys. It returns how many keys it wrote.
+func (e *Engine) writeSnapshotTx(keys []string, seq uint64, limit int64, a *arena) (int, error) {
 	var (
-		a    arena
 		ents []Entry
 		n    int
 	)
@@ -162,15 +167,18 @@ func (e *Engine) writeSnapshotTx(keys []string, seq uint64, limit int64) (int, e
 		b := tx.Bucket(bucketKeys)
 		b.FillPercent = snapshotFillPercent
 		for n = 0; n < len(keys); n++ {
+			if n > 0 && a.used >= limit*4096 {
+				return nil // the rest go in the next transaction, seq with the last
+			}
 			if n > 0 && n%16 == 0 {
 				if st := tx.Stats(); st.GetNodeCount() >= limit {
-					return nil // the rest go in the next transaction
+					return nil
 				}
 			}
 			k := keys[n]
 			var v []byte
 			var ok bool
-			v, ents, ok = e.ix.encodeItem(k, &a, ents)
+			v, ents, ok = e.ix.encodeItem(k, a, ents)
 			kb := unsafe.Slice(unsafe.StringData(k), len(k)) // bbolt only reads keys
 			var err error
 			if ok {
@@ -257,9 +265,15 @@ func fileSize(path string) (int64, error) {
 	return fi.Size(), nil
 }
 
-// arena hands out byte slices that stay valid until it is dropped, as
-// bbolt wants for values until commit.
-type arena struct{ cur []byte }
+// arena hands out byte slices that stay valid until it is reset, as bbolt
+// wants for values until commit.
+type arena struct {
+	cur  []byte
+	used int64 // bytes handed out since the last reset
+}
+
+// reset takes back every slice handed out: the last buffer is used again.
+func (a *arena) reset() { a.cur, a.used = a.cur[:0], 0 }
 
 func (a *arena) encode(ents []Entry) []byte {
 	need := 16
@@ -271,6 +285,7 @@ func (a *arena) encode(ents []Entry) []byte {
 	}
 	start := len(a.cur)
 	a.cur = appendEntries(a.cur, ents, false)
+	a.used += int64(len(a.cur) - start)
 	return a.cur[start:len(a.cur):len(a.cur)]
 }
 
@@ -303,30 +318,35 @@ func (ix *index) swapDirty() []map[string]struct{} {
 	return out
 }
 
-// restoreDirty puts back dirty sets whose snapshot failed.
-func (ix *index) restoreDirty(sets []map[string]struct{}) {
-	for i, set := range sets {
-		if len(set) == 0 {
-			continue
-		}
-		s := &ix.shards[i]
+// restoreDirty marks again the keys of a snapshot that failed.
+func (ix *index) restoreDirty(keys []string) {
+	for _, k := range keys {
+		s := ix.shard(hashKey(k))
 		s.mu.Lock()
-		for k := range set {
-			ix.markDirty(s, k)
-		}
+		ix.markDirty(s, k)
 		s.mu.Unlock()
 	}
 }
 
+// flatten returns the keys of the dirty sets in order, copied into one
+// buffer. The sets' keys alias the items' buffers as they were when
+// marked: a key overwritten or evicted during a snapshot that takes
+// seconds would otherwise keep its old value alive until the end, as
+// many values as the snapshot has keys, none of it in the accounting.
 func flatten(sets []map[string]struct{}) []string {
-	n := 0
+	n, size := 0, 0
 	for _, set := range sets {
 		n += len(set)
+		for k := range set {
+			size += len(k)
+		}
 	}
+	buf := make([]byte, 0, size)
 	keys := make([]string, 0, n)
 	for _, set := range sets {
 		for k := range set {
-			keys = append(keys, k)
+			buf = append(buf, k...)
+			keys = append(keys, unsafeString(buf[len(buf)-len(k):]))
 		}
 	}
 	slices.Sort(keys)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -231,5 +232,72 @@ func TestLogBehindSnapshot(t *testing.T) {
 	crashed := openTest(t, testConfig(crashCopy(t, dir)))
 	if _, ok := crashed.Get("new"); !ok {
 		t.Fatal("a write made after the log was lost is missing after a crash")
+	}
+}
+
+// TestSnapshotTransactionsBoundBytes: keys written in order fill one bbolt
+// node after another, so a bound on the nodes alone let one transaction
+// hold every value of the snapshot in memory. A transaction stops at its
+// bound in bytes too; the snapshot goes on in the next ones, and a node
+// restarted from it has every key.
+func TestSnapshotTransactionsBoundBytes(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, testConfig(dir))
+	const keys, limit = 3000, 64 // 3 MB of values; 256 KiB a transaction
+	value := make([]byte, 1000)
+	for i := range keys {
+		value[0] = byte(i)
+		mustApply(t, e, Entry{Key: fmt.Sprintf("k%05d", i), Value: value, Version: ver(int64(i+1), 0, 1)})
+	}
+	list := flatten(e.ix.swapDirty())
+	var a arena
+	n, err := e.writeSnapshotTx(list, e.wal.LastSeq(), limit, &a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 || n == len(list) {
+		t.Fatalf("one transaction wrote %d of %d keys, want some but not all", n, len(list))
+	}
+	if a.used > limit*4096+int64(len(value))+64 {
+		t.Fatalf("one transaction held %d bytes of values, bound %d", a.used, limit*4096)
+	}
+	a.reset()
+	if err := e.writeSnapshot(list[n:], e.wal.LastSeq()); err != nil {
+		t.Fatal(err)
+	}
+	// Recover from the snapshot alone: the log is not replayed over it.
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := filepath.Glob(filepath.Join(dir, "wal", "*"))
+	if err != nil || len(logs) == 0 {
+		t.Fatalf("log files: %v, %v", logs, err)
+	}
+	for _, name := range logs {
+		if err := os.Remove(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e = openTest(t, testConfig(dir))
+	for i := range keys {
+		got, ok := e.Get(fmt.Sprintf("k%05d", i))
+		if !ok || len(got.Value) != len(value) || got.Value[0] != byte(i) {
+			t.Fatalf("key %d after recovery from the snapshot: found %v, %d bytes", i, ok, len(got.Value))
+		}
+	}
+}
+
+// TestFlattenCopiesKeys: the keys a snapshot writes from do not alias the
+// items' buffers, which hold the values.
+func TestFlattenCopiesKeys(t *testing.T) {
+	e := openTest(t, testConfig(t.TempDir()))
+	mustApply(t, e, Entry{Key: "a", Value: make([]byte, 4096), Version: ver(1, 0, 1)})
+	it := e.ix.shard(hashKey("a")).t.get("a", hashKey("a"))
+	keys := flatten(e.ix.swapDirty())
+	if len(keys) != 1 || keys[0] != "a" {
+		t.Fatalf("flatten: %q", keys)
+	}
+	if unsafe.StringData(keys[0]) == unsafe.StringData(it.key()) {
+		t.Fatal("the snapshot's key list points into the item's buffer, keeping its value alive")
 	}
 }
