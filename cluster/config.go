@@ -101,6 +101,12 @@ type Config struct {
 	// (anti-entropy repairs them). Default 65536.
 	ReplicationQueue int
 
+	// RecentBytes bounds the memory of this node's own writes of the last
+	// few seconds, kept to send again to a peer that turns alive (see
+	// recentWindow). Default 8 MiB; a node with a memory bound gives it a
+	// share of that bound.
+	RecentBytes int
+
 	// BatchBytes caps the encoded size of one replication batch.
 	// Default 256 KiB.
 	BatchBytes int
@@ -176,6 +182,7 @@ func DefaultConfig() Config {
 		GossipPort:          7946,
 		TombstoneTTL:        24 * time.Hour,
 		ReplicationQueue:    65536,
+		RecentBytes:         8 << 20,
 		BatchBytes:          256 << 10,
 		BatchDelay:          10 * time.Millisecond,
 		AntiEntropyInterval: 30 * time.Second,
@@ -201,6 +208,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReplicationQueue == 0 {
 		c.ReplicationQueue = d.ReplicationQueue
+	}
+	if c.RecentBytes == 0 {
+		c.RecentBytes = d.RecentBytes
 	}
 	if c.BatchBytes == 0 {
 		c.BatchBytes = d.BatchBytes

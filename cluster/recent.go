@@ -7,18 +7,13 @@ import (
 	"github.com/disperse/disperse/engine"
 )
 
-// Bounds of the recent-writes ring.
-const (
-	// recentWindow is how long the replicator keeps this node's own writes
-	// for peers that turn alive. Two nodes see each other turn alive at
-	// different moments, a gossip round or a few apart; a write taken in
-	// between reaches neither the replication queue (the peer is not yet
-	// alive here) nor the peer's join-time sync (it compared the trees
-	// before the write). The window covers that gap with room to spare.
-	recentWindow = 10 * time.Second
-	// recentBytes bounds the ring's memory (entrySize of what it holds).
-	recentBytes = 8 << 20
-)
+// recentWindow is how long the replicator keeps this node's own writes for
+// peers that turn alive. Two nodes see each other turn alive at different
+// moments, a gossip round or a few apart; a write taken in between reaches
+// neither the replication queue (the peer is not yet alive here) nor the
+// peer's join-time sync (it compared the trees before the write). The
+// window covers that gap with room to spare.
+const recentWindow = 10 * time.Second
 
 // recentWrite is one of this node's writes and when it was taken.
 type recentWrite struct {
@@ -27,10 +22,13 @@ type recentWrite struct {
 }
 
 // recentRing keeps this node's own replicated writes of the last
-// recentWindow, within recentBytes. Its lock only guards its fields;
-// the replicator's lock orders writes against starting a peer, so that
-// every write is either in the ring when a peer starts or queued for it.
+// recentWindow, within max bytes (entrySize of what it holds). Its lock
+// only guards its fields; the replicator's lock orders writes against
+// starting a peer, so that every write is either in the ring when a peer
+// starts or queued for it.
 type recentRing struct {
+	max int // Config.RecentBytes
+
 	mu    sync.Mutex
 	ents  []recentWrite
 	head  int // ents[head:] are held
@@ -50,7 +48,7 @@ func (r *recentRing) add(now time.Time, e engine.Entry) {
 	for r.head < len(r.ents) {
 		old := &r.ents[r.head]
 		expired := now.Sub(old.at) > recentWindow
-		if !expired && r.bytes <= recentBytes {
+		if !expired && r.bytes <= r.max {
 			break
 		}
 		if !expired {

@@ -26,7 +26,7 @@ type replicator struct {
 }
 
 func newReplicator(n *Node) *replicator {
-	return &replicator{n: n, peers: map[string]*peer{}}
+	return &replicator{n: n, peers: map[string]*peer{}, recent: recentRing{max: n.cfg.RecentBytes}}
 }
 
 // peer is one live peer's replication queue and its sender.

@@ -43,7 +43,8 @@ func TestPeerQueueBoundAndBatches(t *testing.T) {
 }
 
 func TestRecentRingWindowAndBound(t *testing.T) {
-	var r recentRing
+	const bound = 1 << 20
+	r := recentRing{max: bound}
 	t0 := time.Now()
 	e := engine.Entry{Key: "a", Value: make([]byte, 100)}
 	r.add(t0, e)
@@ -57,14 +58,14 @@ func TestRecentRingWindowAndBound(t *testing.T) {
 	if len(got) != 1 || got[0].Key != "b" || !whole {
 		t.Fatalf("after the first left the window: %v, whole %v; want [b], true", got, whole)
 	}
-	// Writes beyond recentBytes push out older ones still in the window:
+	// Writes beyond the bound push out older ones still in the window:
 	// the ring then says it is not the whole story.
-	big := engine.Entry{Key: "big", Value: make([]byte, recentBytes/4)}
+	big := engine.Entry{Key: "big", Value: make([]byte, bound/4)}
 	for range 5 {
 		r.add(t0.Add(recentWindow/2), big)
 	}
-	if r.bytes > recentBytes {
-		t.Fatalf("ring holds %d bytes, bound %d", r.bytes, recentBytes)
+	if r.bytes > bound {
+		t.Fatalf("ring holds %d bytes, bound %d", r.bytes, bound)
 	}
 	if _, whole = r.since(t0.Add(recentWindow / 2)); whole {
 		t.Fatal("writes dropped for room within the window, yet the ring claims to hold them all")

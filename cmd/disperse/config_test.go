@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/disperse/disperse/blob"
+	"github.com/disperse/disperse/cluster"
 	"github.com/disperse/disperse/wal"
 )
 
@@ -256,6 +257,16 @@ func TestEngineAndClusterConfigFromSettings(t *testing.T) {
 	}
 	if e := engineConfig(cfg, log, nil); e.Dir != "d" || e.SegmentBytes != 1<<20 || e.TombstoneTTL != cfg.TombstoneTTL {
 		t.Fatalf("engine config %+v from %+v", e, cfg)
+	}
+	// The recent writes kept for peers are outside the engine's
+	// accounting: a memory bound gives them a share of it.
+	cfg.MaxMemory = 0
+	if c := clusterConfig(cfg, log, nil); c.RecentBytes != cluster.DefaultConfig().RecentBytes {
+		t.Fatalf("recent writes %d without a memory bound", c.RecentBytes)
+	}
+	cfg.MaxMemory = 64 << 20
+	if c := clusterConfig(cfg, log, nil); c.RecentBytes != 2<<20 {
+		t.Fatalf("recent writes %d at a 64 MiB bound, want 2 MiB", c.RecentBytes)
 	}
 }
 

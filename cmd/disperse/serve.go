@@ -433,6 +433,10 @@ func absDir(dir string) string {
 	return dir
 }
 
+// recentShareDen: with a memory bound, the cluster's recent writes (kept
+// for peers that turn alive) take at most 1/recentShareDen of it.
+const recentShareDen = 32
+
 // clusterConfig maps the node settings onto the cluster's.
 func clusterConfig(cfg Config, log *slog.Logger, reg prometheus.Registerer) cluster.Config {
 	c := cluster.DefaultConfig()
@@ -456,6 +460,11 @@ func clusterConfig(cfg Config, log *slog.Logger, reg prometheus.Registerer) clus
 	c.MaxKeyBytes = cfg.MaxKeyBytes
 	c.MaxValueBytes = int(cfg.MaxValueBytes)
 	c.AntiEntropyInterval = cfg.AntiEntropyInterval
+	if cfg.MaxMemory > 0 {
+		// Kept outside the engine's accounting: a share of the bound,
+		// not a fixed 8 MiB that a small bound could not spare.
+		c.RecentBytes = int(min(int64(c.RecentBytes), cfg.MaxMemory/recentShareDen))
+	}
 	c.ReadySyncTimeout = cfg.ReadySyncTimeout
 	c.MaxClockSkew = cfg.MaxClockSkew
 	c.Logger = log.With("component", "cluster")
