@@ -49,7 +49,7 @@
 // Each key with a deadline sits in an indexed min-heap; one goroutine
 // sleeps until the earliest deadline, re-armed when an earlier one arrives,
 // and turns values into markers and removes what is due, updating the
-// digests, the counters and the dirty set. Its work is proportional to
+// digests, the counters and the dirty list. Its work is proportional to
 // what expires; nothing scans the index. Reads check the time themselves,
 // so an expired key is invisible before the reaper gets to it. Stats count
 // markers under Tombstones ("tombstones and expiry markers").
@@ -105,7 +105,7 @@
 // replicated entry with its expiry and no value, an eviction stub likewise
 // with the evicted flag.
 //
-// A failed snapshot puts its keys back into the dirty sets and gives back
+// A failed snapshot puts its keys back into the dirty lists and gives back
 // the disk space it took: a commit grows the file and writes its new pages
 // past the old end, and when a write fails (ENOSPC) bbolt rolls back but
 // keeps the file's size and the blocks written. The engine truncates the
@@ -157,8 +157,9 @@
 //     until then no entry of the same or an older version wins the key.
 //   - MaxVersion is at least the version of every slot held.
 //   - A failed snapshot leaves the bbolt file no larger than before it.
-//   - The dirty sets hold every key changed since the last swap, except
-//     keys evicted while Open loads.
+//   - Every key changed since the last swap is in a dirty list, or in the
+//     list of the snapshot being written which has not yet read it
+//     (dirty.go), except keys evicted while Open loads.
 //   - An eviction stub's digest term is the evicted value's; a stub is
 //     never visible and never older than a peer's copy it stands for.
 //   - With MaxMemory, the charge for the index stays within the budget
@@ -169,7 +170,7 @@
 //
 // Buckets shards, one per anti-entropy bucket (BucketOf: FNV-1a of the key
 // modulo Buckets), each with a mutex, an open-addressing hash table of its
-// items, side maps for the rare parts, its dirty set and its digest. Beside
+// items, side maps for the rare parts, its dirty list and its digest. Beside
 // them, Leaves leaf digests (LeafOf: the same hash modulo Leaves, so a
 // leaf's keys all lie in shard leaf % Buckets), each written under its
 // shard's lock together with the shard's digest: a write changes one leaf
@@ -195,7 +196,7 @@
 // With Config.MaxMemory set, the engine charges every item what it takes
 // on the heap (memory.go: the item, its allocation rounded to the Go size
 // class, its table, tree, queue and heap slots, its local slot), plus each
-// key in a dirty set or in the snapshot being written
+// key in a dirty list or in the snapshot being written
 // (TestAccountingCoversHeap checks the figures against the heap: within
 // 0.8 to 1.05). The charge stays within the budget, MaxMemory less a
 // quarter and 16 MiB: the rest is for what does not grow with the keys,
@@ -204,7 +205,7 @@
 // With Config.SetMemoryLimit the Go memory limit is MaxMemory, so the
 // collector runs more often rather than let the heap pass it; snapshots
 // start early once the log since the last one passes 1/32 of the bound,
-// so that the dirty sets stay small.
+// so that the dirty lists stay small.
 //
 // A write of a value that would take the charge past the budget first
 // evicts, by Config.Eviction:
@@ -248,7 +249,7 @@
 // policy, after each batch of the snapshot and every 1,024 log records;
 // those evictions leave the keys clean (the snapshot keeps the values, and
 // the next Open evicts them again) so that loading a large snapshot into
-// a small bound does not grow the dirty sets. After Open the writable
+// a small bound does not grow the dirty lists. After Open the writable
 // snapshot handle's mapped pages are dropped from resident memory
 // (madvise), as they are after every snapshot transaction: they fault
 // back in from the page cache when a snapshot needs them.

@@ -55,7 +55,7 @@ type Engine struct {
 
 	// gate orders writes against snapshots: Apply holds it shared from the
 	// log append to the index update; a snapshot holds it exclusively only
-	// to swap the dirty sets and read the log's last sequence number.
+	// to swap the dirty lists and read the log's last sequence number.
 	gate   sync.RWMutex
 	closed bool // guarded by gate
 
@@ -288,7 +288,7 @@ func (e *Engine) ApplyBatch(ents []Entry) (int, error) {
 		}
 	}
 	if e.walSince.Add(int64(len(*bp))) >= e.cfg.SnapshotWALBytes ||
-		(e.budget > 0 && e.ix.dirtyN.Load()*costDirty > e.cfg.MaxMemory/snapshotShare) {
+		(e.budget > 0 && e.ix.dirtyMem.Load() > e.cfg.MaxMemory/snapshotShare) {
 		select {
 		case e.snapKick <- struct{}{}:
 		default:

@@ -165,7 +165,7 @@ func (ix *index) toStub(s *shard, it *item) {
 	}
 	ix.account(before, s.stat(it))
 	if !ix.loading.Load() {
-		ix.markDirty(s, it.key())
+		ix.markDirty(s, it)
 	}
 	ix.evicted.Add(1)
 }
@@ -183,7 +183,7 @@ func (ix *index) dropStub(s *shard, it *item, now int64) {
 	}
 	ix.account(before, s.stat(it))
 	if !ix.loading.Load() {
-		ix.markDirty(s, it.key())
+		ix.markDirty(s, it)
 	}
 	ix.reschedule(s, it, now, false)
 }
@@ -202,7 +202,7 @@ func (ix *index) evictAt(e *Entry) {
 		return
 	}
 	ix.toStub(s, it)
-	ix.markDirty(s, it.key())
+	ix.markDirty(s, it)
 }
 
 // attachQueues puts a key loaded from the snapshot into the queues.

@@ -203,7 +203,7 @@ func (ix *index) expire(s *shard, it *item, now int64) {
 		default:
 			if changed > 0 {
 				ix.expired.Add(changed)
-				ix.markDirty(s, it.key())
+				ix.markDirty(s, it)
 				ix.account(before, s.stat(it))
 			}
 			ix.deadlines.set(it, earliest(repl, local))
@@ -260,7 +260,7 @@ func (ix *index) remove(s *shard, it *item, before stat, dirty bool) {
 	ix.treeMu.Unlock()
 	ix.deadlines.set(it, 0)
 	if dirty {
-		ix.markDirty(s, key)
+		ix.markDirty(s, it)
 	}
 	ix.account(before, stat{})
 }

@@ -15,10 +15,10 @@ type shard struct {
 	t      table
 	locals map[*item]*slot
 	ctypes map[*item]string
-	dirty  map[string]struct{} // keys changed since the last snapshot swap
-	digest atomic.Uint64       // XOR of entryHash over the replicated slots; the XOR of its leaves
-	evq    evictQueue          // values the policy may evict (SIEVE)
-	stubs  stubQueue           // eviction stubs, oldest first
+	dirty  dirtyKeys     // keys changed since the last snapshot swap
+	digest atomic.Uint64 // XOR of entryHash over the replicated slots; the XOR of its leaves
+	evq    evictQueue    // values the policy may evict (SIEVE)
+	stubs  stubQueue     // eviction stubs, oldest first
 }
 
 // index is the in-memory state: shards by bucket for point access and
@@ -41,17 +41,18 @@ type index struct {
 	// loading: Open is loading the snapshot and the log. Evictions then
 	// leave the keys clean: the snapshot keeps their values and the next
 	// Open evicts them again by the same policy, rather than the dirty
-	// sets growing with every key evicted while nothing is snapshotted.
+	// lists growing with every key evicted while nothing is snapshotted.
 	loading atomic.Bool
 
 	keys, tombs, keyBytes, valBytes atomic.Int64
 	dirtyN, expired                 atomic.Int64
 	// mem is what the accounting charges for the items (see memory.go);
 	// stubs and stubMem count eviction stubs; queued counts items in the
-	// eviction queues; snapKeys is how many keys the snapshot being
-	// written holds.
-	mem, stubs, stubMem, queued, snapKeys atomic.Int64
-	evicted, stubsDropped                 atomic.Int64
+	// eviction queues; dirtyMem is what the dirty lists are charged
+	// (dirtyCost of each key), snapMem what the list of the snapshot
+	// being written is.
+	mem, stubs, stubMem, queued, dirtyMem, snapMem atomic.Int64
+	evicted, stubsDropped                          atomic.Int64
 }
 
 func newIndex(tombstoneTTL time.Duration, bounded bool, policy Policy) *index {
@@ -66,11 +67,11 @@ func newIndex(tombstoneTTL time.Duration, bounded bool, policy Policy) *index {
 	return ix
 }
 
-// used is what the accounting charges now: the items, the dirty sets and
+// used is what the accounting charges now: the items, the dirty lists and
 // the keys of the snapshot being written. When snapshots fall behind the
-// writes, the dirty sets grow and fewer items fit.
+// writes, the dirty lists grow and fewer items fit.
 func (ix *index) used() int64 {
-	return ix.mem.Load() + (ix.dirtyN.Load()+ix.snapKeys.Load())*costDirty
+	return ix.mem.Load() + ix.dirtyMem.Load() + ix.snapMem.Load()
 }
 
 // items is how many keys the index holds.
@@ -158,15 +159,21 @@ func (ix *index) account(before, after stat) {
 	}
 }
 
-func (ix *index) markDirty(s *shard, key string) {
-	if s.dirty == nil {
-		s.dirty = make(map[string]struct{})
+// markDirty puts it's key into the shard's dirty list unless its dirty bit
+// says the key is there already (or in the snapshot being written, which
+// has not yet read it). Called with s.mu held.
+func (ix *index) markDirty(s *shard, it *item) {
+	if it.meta.Load()&metaDirty != 0 {
+		return
 	}
-	n := len(s.dirty)
-	s.dirty[key] = struct{}{} // also re-points an existing map key at key
-	if len(s.dirty) > n {
-		ix.dirtyN.Add(1)
-	}
+	it.meta.Or(metaDirty)
+	ix.addDirty(s, it.key())
+}
+
+// addDirty appends key to the shard's dirty list. Called with s.mu held.
+func (ix *index) addDirty(s *shard, key string) {
+	ix.dirtyMem.Add(s.dirty.add(key))
+	ix.dirtyN.Add(1)
 }
 
 // wins reports whether e goes into the slot its Local flag names: it must be
@@ -221,7 +228,7 @@ func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
 	}
 	ix.account(before, s.stat(it))
 	if dirty {
-		ix.markDirty(s, it.key())
+		ix.markDirty(s, it)
 	}
 	ix.enqueue(s, it)
 	ix.reschedule(s, it, now, created)

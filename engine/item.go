@@ -47,6 +47,12 @@ const (
 // cleared by the eviction hand as it passes.
 const metaVisited = 1 << 24
 
+// metaDirty says the item's key is in its shard's dirty list, or in the
+// list of the snapshot being written and not yet read by it: a change
+// need not add it again. Set by markDirty under the shard's write lock,
+// cleared by the snapshot as it reads the item (see dirtyKeys).
+const metaDirty = 1 << 25
+
 // flags are the item flags.
 func (it *item) flags() uint8 { return uint8(it.meta.Load()) }
 

@@ -202,7 +202,7 @@ func (ix *index) attach(lk *loadedKey, now int64) stat {
 	s.t.put(it, lk.h)
 	ix.attachQueues(s, it)
 	if lk.rewrite {
-		ix.markDirty(s, it.key())
+		ix.markDirty(s, it)
 	}
 	st := s.stat(it)
 	ix.reschedule(s, it, now, true)

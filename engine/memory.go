@@ -95,9 +95,10 @@ const (
 	costLocal = 24 + 80
 	// costCtypeX: a content type the interner had no room for (plus its bytes).
 	costCtypeX = 24 + 16
-	// costDirty: a key in a dirty set (a map slot with spare room), and in
-	// the sorted list a snapshot writes from.
-	costDirty = 40 + 16
+	// costDirty: a key in a dirty list (its length prefix, with the
+	// list's spare room) and in the sorted list a snapshot writes from (a
+	// string header); dirtyCost adds the key's bytes.
+	costDirty = 8 + 16
 )
 
 // sizeClasses are the Go allocator's size classes up to 32 KiB: an
@@ -141,7 +142,7 @@ func entryCost(e *Entry) int64 {
 	if e.Local {
 		c += costLocal + allocSize(len(e.Value))
 	}
-	return c + costDirty
+	return c + dirtyCost(len(e.Key))
 }
 
 // ContainerMemoryLimit reads the memory limit of the cgroup (v2) the
@@ -194,3 +195,7 @@ func processResident() int64 {
 	}
 	return pages * int64(os.Getpagesize())
 }
+
+// dirtyCost is what a key of n bytes is charged in a dirty list: its bytes
+// twice (the list grows by doubling) and costDirty.
+func dirtyCost(n int) int64 { return costDirty + 2*int64(n) }

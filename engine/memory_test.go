@@ -51,7 +51,7 @@ func TestAccountingCoversHeap(t *testing.T) {
 					batch = batch[:0]
 				}
 			}
-			if err := e.Snapshot(); err != nil { // empties the dirty sets
+			if err := e.Snapshot(); err != nil { // empties the dirty lists
 				t.Fatal(err)
 			}
 			grew, charged := heapLive()-before, e.Stats().MemoryUsed-usedBefore

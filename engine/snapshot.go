@@ -83,18 +83,17 @@ func (e *Engine) Snapshot() error {
 }
 
 // snapshotLocked runs one snapshot; e.snapMu is held. Writers wait only
-// while the dirty sets are swapped.
+// while the dirty lists are swapped.
 func (e *Engine) snapshotLocked() error {
 	start := time.Now()
 	e.gate.Lock()
-	dirty := e.ix.swapDirty()
+	lists := e.ix.swapDirty()
 	seq := e.wal.LastSeq()
 	e.walSince.Store(0)
 	e.gate.Unlock()
 
-	defer e.ix.snapKeys.Store(0)
-	keys := flatten(dirty)
-	dirty = nil
+	defer e.ix.snapMem.Store(0)
+	keys := flatten(lists)
 	if len(keys) == 0 && seq == e.snapSeq.Load() {
 		return nil
 	}
@@ -290,7 +289,8 @@ func (a *arena) encode(ents []Entry) []byte {
 }
 
 // encodeItem encodes the slots of key, or reports false when the key is no
-// longer in the index.
+// longer in the index. It clears the item's dirty bit: a change from now on
+// adds the key to the next snapshot's list (see dirtyKeys).
 func (ix *index) encodeItem(key string, a *arena, ents []Entry) ([]byte, []Entry, bool) {
 	h := hashKey(key)
 	s := ix.shard(h)
@@ -300,57 +300,52 @@ func (ix *index) encodeItem(key string, a *arena, ents []Entry) ([]byte, []Entry
 	if it == nil {
 		return nil, ents, false
 	}
+	if it.meta.Load()&metaDirty != 0 {
+		it.meta.And(^uint32(metaDirty)) // atomic: readers set metaVisited under the read lock
+	}
 	ents = ix.slots(s, it, ents[:0])
 	return a.encode(ents), ents, true
 }
 
-// swapDirty takes every shard's dirty set.
-func (ix *index) swapDirty() []map[string]struct{} {
-	out := make([]map[string]struct{}, Buckets)
+// swapDirty takes every shard's dirty list.
+func (ix *index) swapDirty() []dirtyKeys {
+	out := make([]dirtyKeys, Buckets)
 	for i := range ix.shards {
 		s := &ix.shards[i]
 		s.mu.Lock()
-		out[i], s.dirty = s.dirty, nil
+		out[i], s.dirty = s.dirty, dirtyKeys{}
 		s.mu.Unlock()
-		ix.snapKeys.Add(int64(len(out[i]))) // still held, until the snapshot ends
-		ix.dirtyN.Add(-int64(len(out[i])))
+		ix.snapMem.Add(out[i].mem) // still held, until the snapshot ends
+		ix.dirtyMem.Add(-out[i].mem)
+		ix.dirtyN.Add(-out[i].n)
 	}
 	return out
 }
 
-// restoreDirty marks again the keys of a snapshot that failed.
+// restoreDirty adds again the keys of a snapshot that failed, whatever
+// their items' dirty bits say: the snapshot may have cleared some.
 func (ix *index) restoreDirty(keys []string) {
 	for _, k := range keys {
-		s := ix.shard(hashKey(k))
+		h := hashKey(k)
+		s := ix.shard(h)
 		s.mu.Lock()
-		ix.markDirty(s, k)
+		if it := s.t.get(k, h); it != nil {
+			it.meta.Or(metaDirty)
+		}
+		ix.addDirty(s, k)
 		s.mu.Unlock()
 	}
 }
 
-// flatten returns the keys of the dirty sets in order, copied into one
-// buffer. The sets' keys alias the items' buffers as they were when
-// marked: a key overwritten or evicted during a snapshot that takes
-// seconds would otherwise keep its old value alive until the end, as
-// many values as the snapshot has keys, none of it in the accounting.
-func flatten(sets []map[string]struct{}) []string {
-	n, size := 0, 0
-	for _, set := range sets {
-		n += len(set)
-		for k := range set {
-			size += len(k)
-		}
-	}
-	buf := make([]byte, 0, size)
-	keys := make([]string, 0, n)
-	for _, set := range sets {
-		for k := range set {
-			buf = append(buf, k...)
-			keys = append(keys, unsafeString(buf[len(buf)-len(k):]))
-		}
+// flatten returns the keys of the dirty lists in order and without
+// repeats. They alias the lists' buffers, which nothing adds to any more.
+func flatten(lists []dirtyKeys) []string {
+	var keys []string
+	for i := range lists {
+		keys = lists[i].appendKeys(keys)
 	}
 	slices.Sort(keys)
-	return keys
+	return slices.Compact(keys)
 }
 
 // snapshotLoop snapshots every SnapshotInterval while there are changes,
