@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -172,6 +174,63 @@ func TestE2EMaxMemoryAllKeys(t *testing.T) {
 	}
 	if !served(e2eFillCount - 1) {
 		t.Fatal("the last key written is not served after a restart")
+	}
+}
+
+// TestE2EMaxMemoryRESPPipeline fills a bounded node to three times its
+// bound through one Redis protocol connection as redis-cli --pipe does:
+// every command written without waiting for a reply, the replies read by
+// a second goroutine. The bound holds as it does over HTTP: a snapshot
+// writing keys that were overwritten or evicted meanwhile once kept their
+// old values alive, which took this fill to 199 MiB at its 128 MiB bound.
+func TestE2EMaxMemoryRESPPipeline(t *testing.T) {
+	needBinary(t)
+	const bound = 2 * e2eBound // where the leak showed clearly
+	count := 3 * bound / 1100
+	p := startNode(t, t.TempDir(), "--max-memory", fmt.Sprint(bound), "--eviction", "allkeys", "--fsync", "never")
+	p.waitReady(t)
+	conn, err := net.Dial("tcp", p.resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stop := peakRSS(p)
+	replies := make(chan error, 1)
+	go func() {
+		r := bufio.NewReader(conn)
+		for i := 0; i < count; i++ {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				replies <- fmt.Errorf("reply %d: %w", i, err)
+				return
+			}
+			if line != "+OK\r\n" {
+				replies <- fmt.Errorf("reply %d: %q", i, line)
+				return
+			}
+		}
+		replies <- nil
+	}()
+	w := bufio.NewWriterSize(conn, 64<<10)
+	value := strings.Repeat("v", 1000)
+	for i := 0; i < count; i++ {
+		key := fmt.Sprint("m-", i)
+		fmt.Fprintf(w, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(key), key, len(value), value)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-replies; err != nil {
+		t.Fatal(err)
+	}
+	peak := stop()
+	t.Logf("%d pipelined SETs: peak resident memory %v (bound %d MiB)", count, peak, bound>>20)
+	if peak.total() > bound+e2eOverhead {
+		t.Errorf("peak resident memory %v, bound %d MiB plus %d MiB", peak, bound>>20, e2eOverhead>>20)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	if status, _, err := httpGet(c, fmt.Sprintf("%s/cache/m-%d", p.url, count-1)); err != nil || status != http.StatusOK {
+		t.Fatalf("the last key set: %d, %v", status, err)
 	}
 }
 
