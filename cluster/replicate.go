@@ -23,6 +23,10 @@ type replicator struct {
 	peers  map[string]*peer // live peers, each with its sender
 	done   bool
 	recent recentRing // this node's writes of the last recentWindow
+
+	// beforeReplay, when set (tests, under mu), runs in start after the
+	// peer is registered and before the recent writes are queued for it.
+	beforeReplay func()
 }
 
 func newReplicator(n *Node) *replicator {
@@ -113,47 +117,52 @@ func (p *peer) depth() int {
 
 // start begins replicating to a peer that became alive, or records its new
 // address.
+//
+// The peer may have compared trees with this node before this node saw it
+// alive: it is sent the recent writes again, those this node still holds
+// as their key's newest, or the syncer repairs it when the ring is short.
+// Under the lock the ring is copied and the peer registered, so that every
+// write is in the copy or queued for the peer by fanOut; the copy is then
+// filtered and queued outside it, one store lookup per write, while writes
+// go on.
 func (r *replicator) start(mn memberlist.Node) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.done {
+		r.mu.Unlock()
 		return
 	}
 	if p, ok := r.peers[mn.Name]; ok {
 		p.mu.Lock()
 		p.node = mn
 		p.mu.Unlock()
+		r.mu.Unlock()
 		return
 	}
 	p := &peer{
 		name: mn.Name, max: r.n.cfg.ReplicationQueue, node: mn,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
-	// The peer may have compared trees with this node before this node
-	// saw it alive: send it the recent writes again, those this node still
-	// holds as their key's newest, or have the syncer repair it when the
-	// ring is short.
 	recent, whole := r.recent.since(time.Now())
+	r.peers[mn.Name] = p
+	r.n.wg.Add(1)
+	hook := r.beforeReplay
+	r.mu.Unlock()
+	go r.run(p)
+	if hook != nil {
+		hook()
+	}
 	for _, e := range recent {
 		if !r.holds(e) {
 			continue
 		}
-		if len(p.queue) == p.max {
+		if !p.push(e) {
 			whole = false
 			break
 		}
-		p.queue = append(p.queue, e)
-		p.size += entrySize(&e)
-	}
-	if len(p.queue) > 0 {
-		p.wake <- struct{}{}
 	}
 	if !whole {
 		r.n.sync.markDirty(mn.Name)
 	}
-	r.peers[mn.Name] = p
-	r.n.wg.Add(1)
-	go r.run(p)
 }
 
 // holds reports whether e is still the newest write of its key here; an

@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,6 +98,65 @@ func TestPeerTurningAliveLateGetsRecentWrites(t *testing.T) {
 		e, ok := b.Get("late")
 		return ok && string(e.Value) == "v1"
 	})
+}
+
+// TestWritesGoOnWhileRecentWritesReplay: queueing the recent writes for a
+// peer that turns alive takes a store lookup each (up to tens of thousands
+// of them); writes on the node do not wait for it, and both the replayed
+// write and the one taken meanwhile reach the peer.
+func TestWritesGoOnWhileRecentWritesReplay(t *testing.T) {
+	c := newTestCluster(t, 2, func(cfg *Config, _ *engine.Config) {
+		cfg.AntiEntropyInterval = time.Hour
+	})
+	a, b := c.nodes[0].node, c.nodes[1].node
+	waitFor(t, 5*time.Second, "the join-time syncs to end", func() bool {
+		return b.sync.firstDone() && a.sync.idle() && b.sync.idle()
+	})
+	pb, ok := a.mem.livePeer(b.cfg.Name)
+	if !ok {
+		t.Fatalf("%s does not see %s alive", a.cfg.Name, b.cfg.Name)
+	}
+	// The first replay to start (this test's, or one membership starts)
+	// waits until release.
+	reached, release := make(chan struct{}), make(chan struct{})
+	var hold, free sync.Once
+	a.rep.mu.Lock()
+	a.rep.beforeReplay = func() { hold.Do(func() { close(reached); <-release }) }
+	a.rep.mu.Unlock()
+	defer free.Do(func() { close(release) })
+	// write fails the test when a write on a does not end in time.
+	write := func(key, value string) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() {
+			_, err := a.Put(context.Background(), Write{Key: key, Value: []byte(value)})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("writing %s waited for the replay of the recent writes", key)
+		}
+	}
+	a.rep.stop(b.cfg.Name)
+	write("late", "v1")
+	go a.rep.start(pb.node)
+	select {
+	case <-reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no replay of the recent writes started")
+	}
+	write("during", "v2")
+	free.Do(func() { close(release) })
+	for key, want := range map[string]string{"late": "v1", "during": "v2"} {
+		waitFor(t, 5*time.Second, key+" to reach "+b.cfg.Name, func() bool {
+			e, ok := b.Get(key)
+			return ok && string(e.Value) == want
+		})
+	}
 }
 
 // idle reports whether no sync runs.
