@@ -18,6 +18,9 @@ type Store interface {
 	List(prefix, after string, limit int) ([]string, string)
 	// MaxVersion is the largest version the store holds or has held.
 	MaxVersion() engine.Version
+	// AboveMax reports whether v is newer than MaxVersion, without a lock
+	// (an apply at the same moment may be missed).
+	AboveMax(v engine.Version) bool
 	// LeafDigests returns engine.Leaves digests of the replicated entries.
 	LeafDigests() []uint64
 	// LeafEntries returns the replicated entries of one leaf, tombstones

@@ -157,10 +157,9 @@ func (n *Node) PutBatch(ctx context.Context, ws []Write) ([]engine.Entry, []erro
 		}
 	}()
 	for i := range ents {
-		head, _ := n.store.Head(ents[i].Key)
-		v, ok := n.clock.After(head)
-		if !ok {
-			return fail(fmt.Errorf("cluster: write %q: the key holds the largest version there is", ents[i].Key))
+		v, err := n.stamp(ents[i].Key)
+		if err != nil {
+			return fail(err)
 		}
 		ents[i].Version = v
 	}
@@ -188,10 +187,9 @@ func (n *Node) PutBatch(ctx context.Context, ws []Write) ([]engine.Entry, []erro
 // maxWriteTries times); the key's stripe lock is held.
 func (n *Node) stampAndApply(e engine.Entry) (engine.Entry, error) {
 	for try := 0; try <= maxWriteTries; try++ {
-		head, _ := n.store.Head(e.Key)
-		v, ok := n.clock.After(head)
-		if !ok {
-			return engine.Entry{}, fmt.Errorf("cluster: write %q: the key holds the largest version there is", e.Key)
+		v, err := n.stamp(e.Key)
+		if err != nil {
+			return engine.Entry{}, err
 		}
 		e.Version = v
 		won, err := n.store.ApplyBatch([]engine.Entry{e})
@@ -203,6 +201,25 @@ func (n *Node) stampAndApply(e engine.Entry) (engine.Entry, error) {
 		}
 	}
 	return engine.Entry{}, fmt.Errorf("cluster: write %q: newer versions kept arriving", e.Key)
+}
+
+// stamp returns a version for a local write of key, newer than the key's
+// newest version: the clock's reading when that is above every version the
+// store has seen, which spares a lookup of the key; else (the store holds
+// versions beyond the clock: from before the wall clock stepped back, or
+// further ahead than the skew bound lets the clock follow) one past the
+// key's newest. Either way a peer's entry applied at the same moment can
+// beat it: callers check that the write won, and stamp again.
+func (n *Node) stamp(key string) (engine.Version, error) {
+	if v := n.clock.Version(); n.store.AboveMax(v) {
+		return v, nil
+	}
+	head, _ := n.store.Head(key)
+	v, ok := n.clock.After(head)
+	if !ok {
+		return engine.Version{}, fmt.Errorf("cluster: write %q: the key holds the largest version there is", key)
+	}
+	return v, nil
 }
 
 // Get returns the visible entry of key.

@@ -355,6 +355,15 @@ func (e *Engine) MaxVersion() Version {
 	return e.ix.maxVer.get()
 }
 
+// AboveMax reports whether v is newer than MaxVersion, and so than every
+// version of every key the engine holds, without taking a lock. An Apply
+// running at the same moment may raise the maximum past v unseen: a
+// caller that stamps a write with v on this answer must still check that
+// its write won.
+func (e *Engine) AboveMax(v Version) bool {
+	return e.ix.maxVer.below(v)
+}
+
 // Digests returns one hash per bucket over the replicated (not Local)
 // entries, tombstones and expiry markers included: the XOR of a 64-bit
 // hash of each entry's key, version, expiry and deleted flag. Two engines

@@ -64,6 +64,11 @@ func TestMaxVersion(t *testing.T) {
 		if got := e.MaxVersion(); got != s.want {
 			t.Fatalf("step %d: MaxVersion = %v, want %v", i, got, s.want)
 		}
+		above := s.want
+		above.Node++
+		if e.AboveMax(s.want) || !e.AboveMax(above) {
+			t.Fatalf("step %d: AboveMax(%v) = %v, AboveMax(%v) = %v; want false, true", i, s.want, e.AboveMax(s.want), above, e.AboveMax(above))
+		}
 	}
 	// The newest version of all is a tombstone that is collected as the
 	// engine opens again (its TTL has passed by then): it still counts, as

@@ -29,6 +29,15 @@ func (m *maxVersion) note(v Version) {
 	}
 }
 
+// below reports whether v is newer than the maximum, without the mutex: a
+// raise under way at the same moment may be missed.
+func (m *maxVersion) below(v Version) bool {
+	if t := m.time.Load(); v.Time != t {
+		return v.Time > t
+	}
+	return v.Node > m.node.Load()
+}
+
 // get returns the maximum (the zero version before any note).
 func (m *maxVersion) get() Version {
 	m.mu.Lock()
