@@ -5,9 +5,9 @@ import "encoding/binary"
 // dirtyKeys is a shard's list of keys changed since the last snapshot
 // swap: each key's bytes after their length (a uvarint), in one buffer.
 // The item's dirty bit (metaDirty) keeps a key from being added twice
-// while it stays in the index, so the list costs a few bytes a key and
-// no allocation; a key removed and written again may appear twice, and
-// the snapshot drops the repeats. The keys are copies: the list never
+// while it stays in the index, so the list costs a few bytes a key and no
+// allocation of its own; a key removed and written again may appear twice,
+// and the snapshot drops the repeats. The keys are copies: the list never
 // keeps an item's buffer, and with it an old value, alive.
 //
 // The bit's life: markDirty sets it and adds the key; the snapshot swaps
