@@ -159,7 +159,7 @@ func (ix *index) account(before, after stat) {
 	}
 }
 
-// markDirty puts it's key into the shard's dirty list unless its dirty bit
+// markDirty puts the key of it into the shard's dirty list unless its dirty bit
 // says the key is there already (or in the snapshot being written, which
 // has not yet read it). Called with s.mu held.
 func (ix *index) markDirty(s *shard, it *item) {
