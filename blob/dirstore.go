@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/disperse/disperse/internal/fsutil"
 )
 
 // DirStore is the ShardStore of a node: one file per shard in one
@@ -103,7 +105,7 @@ func (w *fileShardWriter) Commit() error {
 		err = os.Rename(w.f.Name(), w.final)
 	}
 	if err == nil {
-		err = syncDir(w.d.dir)
+		err = fsutil.SyncDir(w.d.dir)
 	}
 	if err != nil {
 		_ = os.Remove(w.f.Name())
@@ -115,19 +117,6 @@ func (w *fileShardWriter) Commit() error {
 func (w *fileShardWriter) Abort() {
 	_ = w.f.Close()
 	_ = os.Remove(w.f.Name())
-}
-
-// syncDir fsyncs a directory so a rename in it is durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // shardFile is an open shard file with its decoded header.

@@ -74,16 +74,15 @@ func TestRecentRingWindowAndBound(t *testing.T) {
 	}
 }
 
-// TestPeerTurningAliveLateGetsRecentWrites: two nodes see each other turn
-// alive at different moments. A write taken on a node in between reaches
-// neither the replication queue (the peer is not alive there yet) nor the
-// peer's join-time sync (done before the write); it must reach the peer
-// anyway, without waiting for the periodic sync.
-func TestPeerTurningAliveLateGetsRecentWrites(t *testing.T) {
+// twoSyncedNodes starts two nodes with only their join-time syncs (no
+// periodic one), waits for those to end, and returns them with b as a sees
+// it.
+func twoSyncedNodes(t *testing.T) (a, b *Node, pb peerInfo) {
+	t.Helper()
 	c := newTestCluster(t, 2, func(cfg *Config, _ *engine.Config) {
 		cfg.AntiEntropyInterval = time.Hour
 	})
-	a, b := c.nodes[0].node, c.nodes[1].node
+	a, b = c.nodes[0].node, c.nodes[1].node
 	waitFor(t, 5*time.Second, "the join-time syncs to end", func() bool {
 		return b.sync.firstDone() && a.sync.idle() && b.sync.idle()
 	})
@@ -91,6 +90,16 @@ func TestPeerTurningAliveLateGetsRecentWrites(t *testing.T) {
 	if !ok {
 		t.Fatalf("%s does not see %s alive", a.cfg.Name, b.cfg.Name)
 	}
+	return a, b, pb
+}
+
+// TestPeerTurningAliveLateGetsRecentWrites: two nodes see each other turn
+// alive at different moments. A write taken on a node in between reaches
+// neither the replication queue (the peer is not alive there yet) nor the
+// peer's join-time sync (done before the write); it must reach the peer
+// anyway, without waiting for the periodic sync.
+func TestPeerTurningAliveLateGetsRecentWrites(t *testing.T) {
+	a, b, pb := twoSyncedNodes(t)
 	a.rep.stop(b.cfg.Name) // as if a had seen b leave and not yet return
 	put(t, a, "late", "v1")
 	a.rep.start(pb.node) // b turns alive on a, without a sync
@@ -105,17 +114,7 @@ func TestPeerTurningAliveLateGetsRecentWrites(t *testing.T) {
 // of them); writes on the node do not wait for it, and both the replayed
 // write and the one taken meanwhile reach the peer.
 func TestWritesGoOnWhileRecentWritesReplay(t *testing.T) {
-	c := newTestCluster(t, 2, func(cfg *Config, _ *engine.Config) {
-		cfg.AntiEntropyInterval = time.Hour
-	})
-	a, b := c.nodes[0].node, c.nodes[1].node
-	waitFor(t, 5*time.Second, "the join-time syncs to end", func() bool {
-		return b.sync.firstDone() && a.sync.idle() && b.sync.idle()
-	})
-	pb, ok := a.mem.livePeer(b.cfg.Name)
-	if !ok {
-		t.Fatalf("%s does not see %s alive", a.cfg.Name, b.cfg.Name)
-	}
+	a, b, pb := twoSyncedNodes(t)
 	// The first replay to start (this test's, or one membership starts)
 	// waits until release.
 	reached, release := make(chan struct{}), make(chan struct{})

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/disperse/disperse/internal/fsutil"
 )
 
 // osFS is the operating system's file system.
@@ -26,17 +28,7 @@ func (osFS) Rename(oldpath, newpath string) error         { return os.Rename(old
 func (osFS) ReadDir(name string) ([]os.DirEntry, error)   { return os.ReadDir(name) }
 func (osFS) MkdirAll(path string, perm os.FileMode) error { return os.MkdirAll(path, perm) }
 
-func (osFS) SyncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (osFS) SyncDir(path string) error { return fsutil.SyncDir(path) }
 
 // osFile is an *os.File whose Sync is fdatasync(2): the log preallocates
 // its segments, so the file size and other metadata need not be flushed

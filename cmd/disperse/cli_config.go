@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/disperse/disperse/client"
+	"github.com/disperse/disperse/internal/fsutil"
 )
 
 // configFile is the client's config file: named contexts, each a node
@@ -136,20 +137,7 @@ func writeFileAtomic(path string, r io.Reader, perm os.FileMode) (err error) {
 	if err = os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return fsutil.SyncDir(dir)
 }
 
 // resolve works out the connection settings, each from the first of: its
