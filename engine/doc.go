@@ -191,6 +191,14 @@
 // values the heap in use is about 1.9 times the raw bytes
 // (BenchmarkRecovery1M).
 //
+// Recovery runs under a raised GOGC (gcpercent.go): nearly all it
+// allocates stays live, so the collector would only mark the growing index
+// again and again. Its garbage can then reach several times the index; the
+// end of the last recovery collects once and gives the free pages back
+// (debug.FreeOSMemory) when the heap holds 64 MiB or more, so that a
+// restarted node is resident at its index, not at the recovery's
+// high-water mark (TestRecoveryGivesItsGarbageBack).
+//
 // # Memory bound and eviction
 //
 // With Config.MaxMemory set, the engine charges every item what it takes

@@ -3,6 +3,8 @@ package engine
 import (
 	"runtime/debug"
 	"sync"
+
+	"github.com/disperse/disperse/internal/memtrim"
 )
 
 // recoveryGCPercent is the collector's GOGC while an engine recovers.
@@ -37,6 +39,22 @@ func raiseGCPercent() (restore func()) {
 		defer gcRaise.Unlock()
 		if gcRaise.n--; gcRaise.n == 0 {
 			debug.SetGCPercent(gcRaise.saved)
+			trimHeap()
 		}
+	}
+}
+
+// trimHeapAbove is the heap, in use or free but not yet given back, above
+// which the end of a recovery collects and returns what is free to the
+// operating system.
+const trimHeapAbove = 64 << 20
+
+// trimHeap returns the garbage a recovery left to the operating system,
+// once: under the raised GOGC the heap may have grown to several times
+// the index, and with no allocation to come the collector would keep it,
+// free, for minutes (the runtime gives back only what is above its goal).
+func trimHeap() {
+	if memtrim.HeapBytes() >= trimHeapAbove {
+		debug.FreeOSMemory()
 	}
 }
