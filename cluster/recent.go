@@ -45,6 +45,28 @@ func (r *recentRing) add(now time.Time, e engine.Entry) {
 	defer r.mu.Unlock()
 	r.ents = append(r.ents, recentWrite{at: now, e: e})
 	r.bytes += entrySize(&e)
+	r.drop(now)
+	if r.head > len(r.ents)/2 && r.head > 64 {
+		k := copy(r.ents, r.ents[r.head:])
+		clear(r.ents[k:])
+		r.ents, r.head = r.ents[:k], 0
+	}
+}
+
+// expire forgets the writes that left the window by now, and the ring's
+// array once it holds none: a node that stopped taking writes keeps
+// nothing. Called every second.
+func (r *recentRing) expire(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.drop(now)
+	if r.head == len(r.ents) {
+		r.ents, r.head = nil, 0
+	}
+}
+
+// drop forgets, oldest first, what left the window or no longer fits.
+func (r *recentRing) drop(now time.Time) {
 	for r.head < len(r.ents) {
 		old := &r.ents[r.head]
 		expired := now.Sub(old.at) > recentWindow
@@ -57,11 +79,6 @@ func (r *recentRing) add(now time.Time, e engine.Entry) {
 		r.bytes -= entrySize(&old.e)
 		*old = recentWrite{}
 		r.head++
-	}
-	if r.head > len(r.ents)/2 && r.head > 64 {
-		k := copy(r.ents, r.ents[r.head:])
-		clear(r.ents[k:])
-		r.ents, r.head = r.ents[:k], 0
 	}
 }
 

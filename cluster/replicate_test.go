@@ -74,6 +74,32 @@ func TestRecentRingWindowAndBound(t *testing.T) {
 	}
 }
 
+// TestRecentRingForgetsWhenQuiet: once no write came for the window, the
+// ring holds nothing, not even its array, and still tells the whole story.
+func TestRecentRingForgetsWhenQuiet(t *testing.T) {
+	r := recentRing{max: 1 << 20}
+	t0 := time.Now()
+	for i := range 1000 {
+		r.add(t0, engine.Entry{Key: fmt.Sprint("k", i), Value: make([]byte, 100)})
+	}
+	r.expire(t0.Add(recentWindow / 2))
+	if got, whole := r.since(t0.Add(recentWindow / 2)); len(got) != 1000 || !whole {
+		t.Fatalf("within the window: %d writes, whole %v; want 1000, true", len(got), whole)
+	}
+	later := t0.Add(recentWindow + time.Millisecond)
+	r.expire(later)
+	if r.bytes != 0 || r.ents != nil || r.head != 0 {
+		t.Fatalf("quiet past the window, the ring holds %d bytes in %d slots", r.bytes, cap(r.ents))
+	}
+	if got, whole := r.since(later); len(got) != 0 || !whole {
+		t.Fatalf("after expiry: %d writes, whole %v; want 0, true", len(got), whole)
+	}
+	r.add(later, engine.Entry{Key: "next", Value: []byte("v")})
+	if got, _ := r.since(later); len(got) != 1 || got[0].Key != "next" {
+		t.Fatalf("a write after expiry: %v", got)
+	}
+}
+
 // twoSyncedNodes starts two nodes with only their join-time syncs (no
 // periodic one), waits for those to end, and returns them with b as a sees
 // it.

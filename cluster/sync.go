@@ -510,8 +510,8 @@ func (c *cancelOnClose) Close() error {
 }
 
 // loop runs the node's periodic duties until it closes: every second the
-// freshness bookkeeping (see doc.go, "Tombstones") and a sync with peers
-// that missed a write, every AntiEntropyInterval a sync with a random live
+// freshness bookkeeping (see doc.go, "Tombstones"), forgetting recent
+// writes that left their window, and a sync with peers that missed a write, every AntiEntropyInterval a sync with a random live
 // peer.
 func (s *syncer) loop() {
 	n := s.n
@@ -529,6 +529,7 @@ func (s *syncer) loop() {
 		case <-tick.C:
 		}
 		s.keepFresh()
+		n.rep.recent.expire(time.Now())
 		s.repairDirty()
 		s.announceJoined()
 		if err := n.id.save(min(n.cfg.TombstoneTTL/4, time.Minute)); err != nil {
