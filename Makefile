@@ -299,15 +299,16 @@ bench-memory: build
 	redis() { redis-server --port 16393 --save '' --appendonly no --dir "$$dir/redis" --logfile "$$dir/redis.log" & rpid=$$!; pids="$$pids $$rpid"; \
 		until [ "$$(redis-cli -p 16393 info persistence 2>/dev/null | tr -d '\r' | grep '^loading:')" = loading:0 ]; do sleep 0.05; done; }; \
 	n=$(MEM_BENCH_KEYS); \
-	t0=$$(now); node full; gen $$n 100 | redis-cli -p 16392 --pipe >/dev/null; sleep 2; nfill=$$(rss $$pid); \
+	t0=$$(now); node full; gen $$n 100 | redis-cli -p 16392 --pipe >/dev/null; sleep 2; nfill=$$(rss $$pid); sleep 8; nquiet=$$(rss $$pid); \
 	kill $$pid; wait $$pid || true; t0=$$(now); node full; nstart=$$(awk -v a=$$t0 -v b=$$(now) 'BEGIN{printf "%.2f", b-a}'); nrest=$$(rss $$pid); \
 	kill $$pid; wait $$pid || true; \
-	redis; gen $$n 100 | redis-cli -p 16393 --pipe >/dev/null; sleep 2; rfill=$$(rss $$rpid); redis-cli -p 16393 save >/dev/null; \
+	redis; gen $$n 100 | redis-cli -p 16393 --pipe >/dev/null; sleep 2; rfill=$$(rss $$rpid); sleep 8; rquiet=$$(rss $$rpid); redis-cli -p 16393 save >/dev/null; \
 	redis-cli -p 16393 shutdown nosave >/dev/null 2>&1 || true; wait $$rpid || true; \
 	t0=$$(now); redis; rstart=$$(awk -v a=$$t0 -v b=$$(now) 'BEGIN{printf "%.2f", b-a}'); rrest=$$(rss $$rpid); \
 	redis-cli -p 16393 shutdown nosave >/dev/null 2>&1 || true; wait $$rpid || true; \
 	echo "== $$n keys of 100 bytes: resident MiB node/redis-server"; \
 	echo "after the fill:    $$nfill / $$rfill (ratio $$(awk -v a=$$nfill -v b=$$rfill 'BEGIN{printf "%.2f", a/b}'))"; \
+	echo "10 s after it:     $$nquiet / $$rquiet (ratio $$(awk -v a=$$nquiet -v b=$$rquiet 'BEGIN{printf "%.2f", a/b}'))"; \
 	echo "after a restart:   $$nrest / $$rrest (ratio $$(awk -v a=$$nrest -v b=$$rrest 'BEGIN{printf "%.2f", a/b}'))"; \
 	echo "start to serving:  $$nstart s / $$rstart s"; \
 	b=$(MEM_BENCH_BOUND); \

@@ -24,6 +24,7 @@ import (
 	"github.com/disperse/disperse/cluster"
 	"github.com/disperse/disperse/engine"
 	"github.com/disperse/disperse/httpd"
+	"github.com/disperse/disperse/internal/memtrim"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -80,6 +81,9 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 	}
 	stopReload := reloadKeysOnHUP(cfg, n.cluster, log)
 	defer stopReload()
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	defer stopTrim()
+	go (&memtrim.Trimmer{Logger: log.With("component", "memory")}).Run(trimCtx)
 	select {
 	case <-ctx.Done():
 		log.Info("stopping", "reason", context.Cause(ctx))

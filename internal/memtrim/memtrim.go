@@ -1,0 +1,155 @@
+// Package memtrim gives a quiet process's free heap back to the operating
+// system.
+//
+// Go's collector lets the heap grow to its goal (twice the live heap under
+// GOGC=100) between collections, and its scavenger returns only what lies
+// above that goal. A cache that took a burst of writes therefore stays
+// resident at up to twice its data for as long as it then stays idle: no
+// allocation, no collection, nothing given back. A Trimmer watches the
+// allocation rate; when the process has gone quiet and the heap holds
+// enough that is not live (garbage not yet collected, or free and still
+// mapped), it collects twice and returns every free page
+// (debug.FreeOSMemory), as an allocator that decays its dirty pages does;
+// the second collection is what drops sync.Pool caches (a snapshot's page
+// buffers among them).
+// Under steady load it does nothing: the collector's own pacing holds.
+package memtrim
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// Defaults of a Trimmer.
+const (
+	DefaultEvery      = time.Second
+	DefaultQuietBytes = 8 << 20
+	DefaultMinBytes   = 16 << 20
+)
+
+// Trimmer returns free heap memory to the operating system once the
+// process is quiet. The zero value uses the defaults.
+type Trimmer struct {
+	// Every is how often the allocation rate is looked at. Default 1s.
+	Every time.Duration
+	// QuietBytes: the process is quiet when it allocated less than this
+	// since the last look. Default 8 MiB.
+	QuietBytes uint64
+	// MinBytes is the heap that is not live (uncollected garbage plus free
+	// pages still mapped) worth a collection. Default 16 MiB, or an eighth
+	// of the live heap when that is larger.
+	MinBytes uint64
+	// Logger receives a debug line per trim. Default: none.
+	Logger *slog.Logger
+
+	// Seams for tests: read reads the heap (readHeap), free collects
+	// and returns memory (debug.FreeOSMemory).
+	read       func() heap
+	free       func()
+	lastAllocs uint64
+	started    bool
+}
+
+// Run looks every Every until ctx is done.
+func (t *Trimmer) Run(ctx context.Context) {
+	tick := time.NewTicker(t.every())
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			t.Tick()
+		}
+	}
+}
+
+func (t *Trimmer) every() time.Duration {
+	if t.Every > 0 {
+		return t.Every
+	}
+	return DefaultEvery
+}
+
+// heap is what the runtime reports of the heap, in bytes.
+type heap struct {
+	allocs  uint64 // allocated since the process started
+	objects uint64 // in objects: live, and garbage not yet swept
+	free    uint64 // free and still mapped
+	live    uint64 // marked live by the last collection
+}
+
+func readHeap() heap {
+	s := []metrics.Sample{
+		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+	}
+	metrics.Read(s)
+	v := func(i int) uint64 {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return s[i].Value.Uint64()
+	}
+	return heap{allocs: v(0), objects: v(1), free: v(2), live: v(3)}
+}
+
+// HeapBytes is the heap the process holds: in objects (live, or garbage
+// not yet collected) and free but still mapped.
+func HeapBytes() uint64 {
+	h := readHeap()
+	return h.objects + h.free
+}
+
+// Tick looks once: it trims when the process allocated less than
+// QuietBytes since the last look and enough of the heap is not live. It
+// reports whether it trimmed. The first look only notes the allocations.
+func (t *Trimmer) Tick() bool {
+	read, free := readHeap, collect
+	if t.read != nil {
+		read, free = t.read, t.free
+	}
+	h := read()
+	quiet := t.started && h.allocs-t.lastAllocs < t.quietBytes()
+	t.started, t.lastAllocs = true, h.allocs
+	idle := h.objects + h.free - min(h.live, h.objects+h.free)
+	if !quiet || idle < max(t.minBytes(), h.live/8) {
+		return false
+	}
+	start := time.Now()
+	free()
+	after := read()
+	t.lastAllocs = after.allocs
+	if t.Logger != nil {
+		t.Logger.Debug("memory returned to the system", "heap_before", h.objects+h.free,
+			"heap_after", after.objects+after.free, "live", after.live, "took_seconds", time.Since(start).Seconds())
+	}
+	return true
+}
+
+// collect drops the pools' caches (they survive one collection), then
+// collects and returns the free pages.
+func collect() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
+
+func (t *Trimmer) quietBytes() uint64 {
+	if t.QuietBytes > 0 {
+		return t.QuietBytes
+	}
+	return DefaultQuietBytes
+}
+
+func (t *Trimmer) minBytes() uint64 {
+	if t.MinBytes > 0 {
+		return t.MinBytes
+	}
+	return DefaultMinBytes
+}
