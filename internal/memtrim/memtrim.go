@@ -27,7 +27,7 @@ import (
 // Defaults of a Trimmer.
 const (
 	DefaultEvery      = time.Second
-	DefaultQuietBytes = 8 << 20
+	DefaultQuietBytes = 1 << 20
 	DefaultMinBytes   = 16 << 20
 )
 
@@ -37,11 +37,13 @@ type Trimmer struct {
 	// Every is how often the allocation rate is looked at. Default 1s.
 	Every time.Duration
 	// QuietBytes: the process is quiet when it allocated less than this
-	// since the last look. Default 8 MiB.
+	// since the last look. Default 1 MiB.
 	QuietBytes uint64
 	// MinBytes is the heap that is not live (uncollected garbage plus free
-	// pages still mapped) worth a collection. Default 16 MiB, or an eighth
-	// of the live heap when that is larger.
+	// pages still mapped) worth a collection. Default 16 MiB, or a quarter
+	// of the live heap when that is larger: a light but steady load then
+	// brings a collection of a large heap at most for every quarter of it
+	// allocated.
 	MinBytes uint64
 	// Logger receives a debug line per trim. Default: none.
 	Logger *slog.Logger
@@ -119,7 +121,7 @@ func (t *Trimmer) Tick() bool {
 	quiet := t.started && h.allocs-t.lastAllocs < t.quietBytes()
 	t.started, t.lastAllocs = true, h.allocs
 	idle := h.objects + h.free - min(h.live, h.objects+h.free)
-	if !quiet || idle < max(t.minBytes(), h.live/8) {
+	if !quiet || idle < max(t.minBytes(), h.live/4) {
 		return false
 	}
 	start := time.Now()

@@ -31,7 +31,7 @@ func TestTickTrimsOnceQuiet(t *testing.T) {
 	if tr.Tick() {
 		t.Fatal("trimmed while the process allocates")
 	}
-	f.h.allocs += mib // quiet
+	f.h.allocs += DefaultQuietBytes / 2 // quiet
 	if !tr.Tick() || f.trims != 1 {
 		t.Fatalf("did not trim a quiet process holding 240 MiB that is not live (trims %d)", f.trims)
 	}
@@ -39,7 +39,7 @@ func TestTickTrimsOnceQuiet(t *testing.T) {
 		t.Fatalf("heap %d after the trim", f.h.objects)
 	}
 	// Quiet, and nothing left to give back: no second collection.
-	f.h.allocs += mib
+	f.h.allocs += DefaultQuietBytes / 2
 	if tr.Tick() || f.trims != 1 {
 		t.Fatalf("trimmed a heap with nothing to give back (trims %d)", f.trims)
 	}
@@ -53,9 +53,9 @@ func TestTickWeighsWhatIsNotLive(t *testing.T) {
 	}{
 		{"below the minimum", heap{objects: 20 * mib, free: 5 * mib, live: 10 * mib}, false},
 		{"at the minimum", heap{objects: 20 * mib, free: 6 * mib, live: 10 * mib}, true},
-		// An eighth of a 1 GiB live heap is 128 MiB.
-		{"below an eighth of a large heap", heap{objects: 1100 * mib, free: 20 * mib, live: 1024 * mib}, false},
-		{"above an eighth of a large heap", heap{objects: 1100 * mib, free: 60 * mib, live: 1024 * mib}, true},
+		// A quarter of a 1 GiB live heap is 256 MiB.
+		{"below a quarter of a large heap", heap{objects: 1200 * mib, free: 70 * mib, live: 1024 * mib}, false},
+		{"at a quarter of a large heap", heap{objects: 1200 * mib, free: 80 * mib, live: 1024 * mib}, true},
 		// Live above what the heap holds (read between a collection and
 		// its sweep): nothing to give back, and no underflow.
 		{"live above the heap", heap{objects: 10 * mib, live: 50 * mib}, false},
