@@ -53,13 +53,13 @@
 // peer and counts it, and a batch that fails to send is dropped the same
 // way; either marks the peer, and the node syncs with it within a second.
 // The replicator also keeps the node's own writes of the last 10 s (at
-// most Config.RecentBytes, 8 MiB by default) and queues them, those still
-// the newest of their key, for a peer that turns alive (outside its lock:
-// writes do not wait for the lookups): two nodes see each other turn alive a gossip
-// round or more apart, and a write taken in that gap would reach neither
-// the queue nor the peer's sync. One sender per peer waits
-// BatchDelay for a small queue to grow, then drains it in batches of up to
-// BatchBytes sent with memberlist's SendReliable:
+// most Config.RecentBytes, 8 MiB by default; forgotten once older) and
+// queues them, those still the newest of their key, for a peer that turns
+// alive (outside its lock: writes do not wait for the lookups): two nodes
+// see each other turn alive a gossip round or more apart, and a write
+// taken in that gap would reach neither the queue nor the peer's sync. One
+// sender per peer waits BatchDelay for a small queue to grow, then drains
+// it in batches of up to BatchBytes sent with memberlist's SendReliable:
 //
 //	1 (message type)  len(name) name  sender wall clock (varint, Unix ms)
 //	entries in the engine's encoding (engine.AppendEntries)

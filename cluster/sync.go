@@ -511,8 +511,8 @@ func (c *cancelOnClose) Close() error {
 
 // loop runs the node's periodic duties until it closes: every second the
 // freshness bookkeeping (see doc.go, "Tombstones"), forgetting recent
-// writes that left their window, and a sync with peers that missed a write, every AntiEntropyInterval a sync with a random live
-// peer.
+// writes that left their window and a sync with peers that missed a write;
+// every AntiEntropyInterval a sync with a random live peer.
 func (s *syncer) loop() {
 	n := s.n
 	defer n.wg.Done()

@@ -18,7 +18,6 @@ import "encoding/binary"
 // every key of its list again.
 type dirtyKeys struct {
 	buf []byte
-	n   int64 // keys added
 	mem int64 // dirtyCost of the keys added
 }
 
@@ -27,7 +26,6 @@ func (d *dirtyKeys) add(key string) int64 {
 	d.buf = binary.AppendUvarint(d.buf, uint64(len(key)))
 	d.buf = append(d.buf, key...)
 	c := dirtyCost(len(key))
-	d.n++
 	d.mem += c
 	return c
 }

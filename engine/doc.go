@@ -195,7 +195,8 @@
 // allocates stays live, so the collector would only mark the growing index
 // again and again. Its garbage can then reach several times the index; the
 // end of the last recovery collects once and gives the free pages back
-// (debug.FreeOSMemory) when the heap holds 64 MiB or more, so that a
+// (debug.FreeOSMemory) when one of them built an index charged 32 MiB or
+// more, so that a
 // restarted node is resident at its index, not at the recovery's
 // high-water mark (TestRecoveryGivesItsGarbageBack).
 //

@@ -135,7 +135,8 @@ func Open(cfg Config) (*Engine, error) {
 
 // recover opens the snapshot and the log and fills the index from them.
 func (e *Engine) recover() error {
-	defer raiseGCPercent()()
+	restore := raiseGCPercent()
+	defer func() { restore(e.ix.used() >= trimIndexAbove) }()
 	path := filepath.Join(e.cfg.Dir, "snapshot.db")
 	now := e.now()
 	// A bound smaller than what was saved evicts while loading, by the

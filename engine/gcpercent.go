@@ -3,8 +3,6 @@ package engine
 import (
 	"runtime/debug"
 	"sync"
-
-	"github.com/disperse/disperse/internal/memtrim"
 )
 
 // recoveryGCPercent is the collector's GOGC while an engine recovers.
@@ -17,14 +15,26 @@ const recoveryGCPercent = 400
 
 var gcRaise struct {
 	sync.Mutex
-	n     int // recoveries under way
-	saved int // the setting to restore when the last one ends
+	n     int  // recoveries under way
+	saved int  // the setting to restore when the last one ends
+	trim  bool // one of them built an index worth trimming after
 }
+
+// trimIndexAbove is the index, as the accounting charges it, from which a
+// recovery's garbage is worth a collection once it ends.
+const trimIndexAbove = 32 << 20
 
 // raiseGCPercent raises GOGC to recoveryGCPercent, unless it is already
 // higher or off, until the returned function is called. Engines opening
 // at the same time share the raise; the last one to finish restores.
-func raiseGCPercent() (restore func()) {
+//
+// Under the raised GOGC the heap may grow to several times the index, and
+// with no allocation to come the collector would keep that garbage mapped
+// for minutes (the runtime gives back only what is above its goal). So
+// when a recovery that built an index of trimIndexAbove or more was among
+// them (restore's trim), the last one collects once and returns the free
+// pages to the operating system.
+func raiseGCPercent() (restore func(trim bool)) {
 	gcRaise.Lock()
 	defer gcRaise.Unlock()
 	if gcRaise.n == 0 {
@@ -34,27 +44,16 @@ func raiseGCPercent() (restore func()) {
 		}
 	}
 	gcRaise.n++
-	return func() {
+	return func(trim bool) {
 		gcRaise.Lock()
 		defer gcRaise.Unlock()
+		gcRaise.trim = gcRaise.trim || trim
 		if gcRaise.n--; gcRaise.n == 0 {
 			debug.SetGCPercent(gcRaise.saved)
-			trimHeap()
+			if gcRaise.trim {
+				debug.FreeOSMemory()
+			}
+			gcRaise.trim = false
 		}
-	}
-}
-
-// trimHeapAbove is the heap, in use or free but not yet given back, above
-// which the end of a recovery collects and returns what is free to the
-// operating system.
-const trimHeapAbove = 64 << 20
-
-// trimHeap returns the garbage a recovery left to the operating system,
-// once: under the raised GOGC the heap may have grown to several times
-// the index, and with no allocation to come the collector would keep it,
-// free, for minutes (the runtime gives back only what is above its goal).
-func trimHeap() {
-	if memtrim.HeapBytes() >= trimHeapAbove {
-		debug.FreeOSMemory()
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"testing"
-
-	"github.com/disperse/disperse/internal/memtrim"
 )
 
 // TestRecoveryGivesItsGarbageBack: a recovery runs under a raised GOGC, so
@@ -40,11 +38,18 @@ func TestRecoveryGivesItsGarbageBack(t *testing.T) {
 	if n := e.Stats().Keys; n != keys {
 		t.Fatalf("%d keys recovered, want %d", n, keys)
 	}
-	live := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	rtmetrics.Read(live)
-	heap := memtrim.HeapBytes()
-	t.Logf("after recovery: heap %d MiB, live %d MiB", heap>>20, live[0].Value.Uint64()>>20)
-	if notLive := heap - min(heap, live[0].Value.Uint64()); notLive > 16<<20 {
-		t.Errorf("the heap holds %d MiB beyond the live %d MiB once recovered", notLive>>20, live[0].Value.Uint64()>>20)
+	s := []rtmetrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+	}
+	rtmetrics.Read(s)
+	live, heap := s[0].Value.Uint64(), s[1].Value.Uint64()+s[2].Value.Uint64()
+	t.Logf("after recovery: heap %d MiB, live %d MiB, index charged %d MiB", heap>>20, live>>20, e.ix.used()>>20)
+	if e.ix.used() < trimIndexAbove {
+		t.Fatalf("the index is charged %d bytes: too small for the test", e.ix.used())
+	}
+	if notLive := heap - min(heap, live); notLive > 16<<20 {
+		t.Errorf("the heap holds %d MiB beyond the live %d MiB once recovered", notLive>>20, live>>20)
 	}
 }

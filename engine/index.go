@@ -45,7 +45,7 @@ type index struct {
 	loading atomic.Bool
 
 	keys, tombs, keyBytes, valBytes atomic.Int64
-	dirtyN, expired                 atomic.Int64
+	expired                         atomic.Int64
 	// mem is what the accounting charges for the items (see memory.go);
 	// stubs and stubMem count eviction stubs; queued counts items in the
 	// eviction queues; dirtyMem is what the dirty lists are charged
@@ -173,7 +173,6 @@ func (ix *index) markDirty(s *shard, it *item) {
 // addDirty appends key to the shard's dirty list. Called with s.mu held.
 func (ix *index) addDirty(s *shard, key string) {
 	ix.dirtyMem.Add(s.dirty.add(key))
-	ix.dirtyN.Add(1)
 }
 
 // wins reports whether e goes into the slot its Local flag names: it must be

@@ -322,7 +322,6 @@ func (ix *index) swapDirty() []dirtyKeys {
 		s.mu.Unlock()
 		ix.snapMem.Add(out[i].mem) // still held, until the snapshot ends
 		ix.dirtyMem.Add(-out[i].mem)
-		ix.dirtyN.Add(-out[i].n)
 	}
 	return out
 }
@@ -363,7 +362,7 @@ func (e *Engine) snapshotLoop() {
 		case <-e.stop:
 			return
 		case <-t.C:
-			if e.ix.dirtyN.Load() == 0 && e.wal.LastSeq() == e.snapSeq.Load() {
+			if e.ix.dirtyMem.Load() == 0 && e.wal.LastSeq() == e.snapSeq.Load() {
 				continue
 			}
 		case <-e.snapKick:

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/disperse/disperse/internal/fsutil"
 	"github.com/disperse/disperse/wal"
 )
 
@@ -176,17 +177,7 @@ func (fs diskFS) ReadDir(name string) ([]os.DirEntry, error) { return os.ReadDir
 
 func (fs diskFS) MkdirAll(path string, perm os.FileMode) error { return os.MkdirAll(path, perm) }
 
-func (fs diskFS) SyncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func (fs diskFS) SyncDir(path string) error { return fsutil.SyncDir(path) }
 
 type diskFile struct {
 	*os.File

@@ -24,41 +24,36 @@ import (
 	"time"
 )
 
-// Defaults of a Trimmer.
 const (
-	DefaultEvery      = time.Second
-	DefaultQuietBytes = 1 << 20
-	DefaultMinBytes   = 16 << 20
+	// every is how often a Trimmer looks at the allocation rate.
+	every = time.Second
+	// quietBytes: the process is quiet when it allocated less than this
+	// since the last look (an idle node allocates about 12 KiB a second).
+	quietBytes = 1 << 20
+	// minBytes is the heap not live (uncollected garbage plus free pages
+	// still mapped) worth a collection, or a quarter of the live heap
+	// when that is larger: a light but steady load then brings a
+	// collection of a large heap at most once per quarter of it allocated.
+	minBytes = 16 << 20
 )
 
 // Trimmer returns free heap memory to the operating system once the
-// process is quiet. The zero value uses the defaults.
+// process is quiet. The zero value is ready to Run.
 type Trimmer struct {
-	// Every is how often the allocation rate is looked at. Default 1s.
-	Every time.Duration
-	// QuietBytes: the process is quiet when it allocated less than this
-	// since the last look. Default 1 MiB.
-	QuietBytes uint64
-	// MinBytes is the heap that is not live (uncollected garbage plus free
-	// pages still mapped) worth a collection. Default 16 MiB, or a quarter
-	// of the live heap when that is larger: a light but steady load then
-	// brings a collection of a large heap at most for every quarter of it
-	// allocated.
-	MinBytes uint64
 	// Logger receives a debug line per trim. Default: none.
 	Logger *slog.Logger
 
-	// Seams for tests: read reads the heap (readHeap), free collects
-	// and returns memory (debug.FreeOSMemory).
+	// Seams for tests: read reads the heap (readHeap), free collects and
+	// returns memory (collect).
 	read       func() heap
 	free       func()
 	lastAllocs uint64
 	started    bool
 }
 
-// Run looks every Every until ctx is done.
+// Run looks every second until ctx is done.
 func (t *Trimmer) Run(ctx context.Context) {
-	tick := time.NewTicker(t.every())
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -68,13 +63,6 @@ func (t *Trimmer) Run(ctx context.Context) {
 			t.Tick()
 		}
 	}
-}
-
-func (t *Trimmer) every() time.Duration {
-	if t.Every > 0 {
-		return t.Every
-	}
-	return DefaultEvery
 }
 
 // heap is what the runtime reports of the heap, in bytes.
@@ -102,15 +90,8 @@ func readHeap() heap {
 	return heap{allocs: v(0), objects: v(1), free: v(2), live: v(3)}
 }
 
-// HeapBytes is the heap the process holds: in objects (live, or garbage
-// not yet collected) and free but still mapped.
-func HeapBytes() uint64 {
-	h := readHeap()
-	return h.objects + h.free
-}
-
 // Tick looks once: it trims when the process allocated less than
-// QuietBytes since the last look and enough of the heap is not live. It
+// quietBytes since the last look and enough of the heap is not live. It
 // reports whether it trimmed. The first look only notes the allocations.
 func (t *Trimmer) Tick() bool {
 	read, free := readHeap, collect
@@ -118,10 +99,10 @@ func (t *Trimmer) Tick() bool {
 		read, free = t.read, t.free
 	}
 	h := read()
-	quiet := t.started && h.allocs-t.lastAllocs < t.quietBytes()
+	quiet := t.started && h.allocs-t.lastAllocs < quietBytes
 	t.started, t.lastAllocs = true, h.allocs
 	idle := h.objects + h.free - min(h.live, h.objects+h.free)
-	if !quiet || idle < max(t.minBytes(), h.live/4) {
+	if !quiet || idle < max(minBytes, h.live/4) {
 		return false
 	}
 	start := time.Now()
@@ -140,18 +121,4 @@ func (t *Trimmer) Tick() bool {
 func collect() {
 	runtime.GC()
 	debug.FreeOSMemory()
-}
-
-func (t *Trimmer) quietBytes() uint64 {
-	if t.QuietBytes > 0 {
-		return t.QuietBytes
-	}
-	return DefaultQuietBytes
-}
-
-func (t *Trimmer) minBytes() uint64 {
-	if t.MinBytes > 0 {
-		return t.MinBytes
-	}
-	return DefaultMinBytes
 }
