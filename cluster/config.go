@@ -102,8 +102,8 @@ type Config struct {
 	ReplicationQueue int
 
 	// RecentBytes bounds the memory of this node's own writes of the last
-	// few seconds, kept to send again to a peer that turns alive (see
-	// recentWindow). Default 8 MiB; a node with a memory bound gives it a
+	// few seconds (their keys and versions), kept to send again to a peer
+	// that turns alive (see recentWindow). Default 8 MiB; a node with a memory bound gives it a
 	// share of that bound.
 	RecentBytes int
 

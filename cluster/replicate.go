@@ -151,11 +151,12 @@ func (r *replicator) start(mn memberlist.Node) {
 	if hook != nil {
 		hook()
 	}
-	for _, e := range recent {
-		if !r.holds(e) {
+	for i := range recent {
+		e, ok, held := r.newest(&recent[i])
+		if !held {
 			continue
 		}
-		if !p.push(e) {
+		if !ok || !p.push(e) {
 			whole = false
 			break
 		}
@@ -165,19 +166,24 @@ func (r *replicator) start(mn memberlist.Node) {
 	}
 }
 
-// holds reports whether e is still the newest write of its key here; an
-// evicted value is not (its stub keeps the version but Get misses), an
-// expired one is (its marker still beats older copies).
-func (r *replicator) holds(e engine.Entry) bool {
+// newest is w's entry as the store holds it, when w is still the newest
+// write of its key (held). An expired or evicted value is held without
+// its entry (ok false): the ring does not keep values, so the syncer
+// brings the peer up to date instead; a value the syncer finds evicted
+// it leaves, and an expiry marker beats the peer's older copies.
+func (r *replicator) newest(w *recentWrite) (e engine.Entry, ok, held bool) {
 	st := r.n.store
-	if v, ok := st.Head(e.Key); !ok || v != e.Version {
-		return false
+	if v, found := st.Head(w.key); !found || v != w.ver {
+		return engine.Entry{}, false, false
 	}
-	if e.Deleted || e.ExpiresAt != 0 && e.ExpiresAt <= time.Now().UnixNano() {
-		return true
+	if w.deleted {
+		return engine.Entry{Key: w.key, Version: w.ver, Deleted: true}, true, true
 	}
-	_, visible := st.Get(e.Key)
-	return visible
+	e, visible := st.Get(w.key)
+	if !visible || e.Version != w.ver {
+		return engine.Entry{}, false, true
+	}
+	return e, true, true
 }
 
 // stop stops replicating to a peer that died or left; what was queued for
@@ -210,7 +216,7 @@ func (r *replicator) close() {
 func (r *replicator) fanOut(e engine.Entry) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	r.recent.add(time.Now(), e)
+	r.recent.add(time.Now(), &e)
 	for _, p := range r.peers {
 		if !p.push(e) {
 			r.n.metrics.entriesDropped.Inc()

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,22 +50,22 @@ func TestRecentRingWindowAndBound(t *testing.T) {
 	r := recentRing{max: bound}
 	t0 := time.Now()
 	e := engine.Entry{Key: "a", Value: make([]byte, 100)}
-	r.add(t0, e)
+	r.add(t0, &e)
 	e.Key = "b"
-	r.add(t0.Add(recentWindow/2), e)
+	r.add(t0.Add(recentWindow/2), &e)
 	got, whole := r.since(t0.Add(recentWindow / 2))
 	if len(got) != 2 || !whole {
 		t.Fatalf("within the window: %d writes, whole %v; want 2, true", len(got), whole)
 	}
 	got, whole = r.since(t0.Add(recentWindow + time.Millisecond))
-	if len(got) != 1 || got[0].Key != "b" || !whole {
+	if len(got) != 1 || got[0].key != "b" || !whole {
 		t.Fatalf("after the first left the window: %v, whole %v; want [b], true", got, whole)
 	}
 	// Writes beyond the bound push out older ones still in the window:
 	// the ring then says it is not the whole story.
-	big := engine.Entry{Key: "big", Value: make([]byte, bound/4)}
+	big := engine.Entry{Key: strings.Repeat("k", bound/4)}
 	for range 5 {
-		r.add(t0.Add(recentWindow/2), big)
+		r.add(t0.Add(recentWindow/2), &big)
 	}
 	if r.bytes > bound {
 		t.Fatalf("ring holds %d bytes, bound %d", r.bytes, bound)
@@ -74,13 +75,56 @@ func TestRecentRingWindowAndBound(t *testing.T) {
 	}
 }
 
+// TestRecentRingKeepsNoValues: the ring charges a write by its key, so a
+// large value neither fills it nor is kept alive by it.
+func TestRecentRingKeepsNoValues(t *testing.T) {
+	r := recentRing{max: 64 << 10}
+	t0 := time.Now()
+	for i := range 16 {
+		r.add(t0, &engine.Entry{Key: fmt.Sprint("k", i), Value: make([]byte, 1<<20)})
+	}
+	got, whole := r.since(t0)
+	if len(got) != 16 || !whole {
+		t.Fatalf("16 writes of 1 MiB values in a 64 KiB ring: holds %d, whole %v; want 16, true", len(got), whole)
+	}
+	if r.bytes > 16*(recentCost+3) {
+		t.Fatalf("the ring charges %d bytes for 16 short keys", r.bytes)
+	}
+}
+
+// TestRecentRingShrinksAsItForgets: under a steady stream of writes the
+// ring lets go of each block once the window has passed all of it.
+func TestRecentRingShrinksAsItForgets(t *testing.T) {
+	r := recentRing{max: 1 << 30}
+	t0 := time.Now()
+	for i := range 5 * recentBlock {
+		r.add(t0, &engine.Entry{Key: fmt.Sprint("old", i)})
+	}
+	if len(r.blocks) != 5 {
+		t.Fatalf("%d writes in %d blocks, want 5", 5*recentBlock, len(r.blocks))
+	}
+	later := t0.Add(recentWindow + time.Millisecond)
+	want := 0
+	for i := range recentBlock / 2 {
+		e := engine.Entry{Key: fmt.Sprint("new", i)}
+		r.add(later, &e)
+		want += recentCost + len(e.Key)
+	}
+	if len(r.blocks) != 1 || r.bytes != want {
+		t.Fatalf("after the window passed the old writes: %d blocks, %d bytes; want 1, %d", len(r.blocks), r.bytes, want)
+	}
+	if got, whole := r.since(later); len(got) != recentBlock/2 || !whole || got[0].key != "new0" {
+		t.Fatalf("held %d writes (whole %v), want the %d new ones", len(got), whole, recentBlock/2)
+	}
+}
+
 // TestRecentRingForgetsWhenQuiet: once no write came for the window, the
 // ring holds nothing, not even its array, and still tells the whole story.
 func TestRecentRingForgetsWhenQuiet(t *testing.T) {
 	r := recentRing{max: 1 << 20}
 	t0 := time.Now()
 	for i := range 1000 {
-		r.add(t0, engine.Entry{Key: fmt.Sprint("k", i), Value: make([]byte, 100)})
+		r.add(t0, &engine.Entry{Key: fmt.Sprint("k", i), Value: make([]byte, 100)})
 	}
 	r.expire(t0.Add(recentWindow / 2))
 	if got, whole := r.since(t0.Add(recentWindow / 2)); len(got) != 1000 || !whole {
@@ -88,14 +132,14 @@ func TestRecentRingForgetsWhenQuiet(t *testing.T) {
 	}
 	later := t0.Add(recentWindow + time.Millisecond)
 	r.expire(later)
-	if r.bytes != 0 || r.ents != nil || r.head != 0 {
-		t.Fatalf("quiet past the window, the ring holds %d bytes in %d slots", r.bytes, cap(r.ents))
+	if r.bytes != 0 || r.blocks != nil || r.head != 0 {
+		t.Fatalf("quiet past the window, the ring holds %d bytes in %d blocks", r.bytes, len(r.blocks))
 	}
 	if got, whole := r.since(later); len(got) != 0 || !whole {
 		t.Fatalf("after expiry: %d writes, whole %v; want 0, true", len(got), whole)
 	}
-	r.add(later, engine.Entry{Key: "next", Value: []byte("v")})
-	if got, _ := r.since(later); len(got) != 1 || got[0].Key != "next" {
+	r.add(later, &engine.Entry{Key: "next", Value: []byte("v")})
+	if got, _ := r.since(later); len(got) != 1 || got[0].key != "next" {
 		t.Fatalf("a write after expiry: %v", got)
 	}
 }
@@ -133,6 +177,39 @@ func TestPeerTurningAliveLateGetsRecentWrites(t *testing.T) {
 		e, ok := b.Get("late")
 		return ok && string(e.Value) == "v1"
 	})
+}
+
+// TestPeerTurningAliveLateGetsRecentDeletes: a delete taken while a peer
+// was not yet alive here reaches it as a tombstone; a write whose value
+// expired before the peer turned alive reaches it through the sync.
+func TestPeerTurningAliveLateGetsRecentDeletes(t *testing.T) {
+	a, b, pb := twoSyncedNodes(t)
+	put(t, a, "doomed", "v1")
+	waitFor(t, 5*time.Second, "doomed to reach b", func() bool {
+		_, ok := b.Get("doomed")
+		return ok
+	})
+	a.rep.stop(b.cfg.Name)
+	gone := del(t, a, "doomed")
+	exp := time.Now().Add(50 * time.Millisecond)
+	short, err := a.Put(context.Background(), Write{Key: "short", Value: []byte("v"), ExpiresAt: exp.UnixNano()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "short to expire", func() bool {
+		_, ok := a.Get("short")
+		return !ok
+	})
+	a.rep.start(pb.node)
+	for key, want := range map[string]engine.Version{"doomed": gone.Version, "short": short.Version} {
+		waitFor(t, 5*time.Second, key+"'s newest version to reach b", func() bool {
+			v, ok := b.store.Head(key)
+			return ok && v == want
+		})
+	}
+	if _, ok := b.Get("doomed"); ok {
+		t.Fatal("b still serves the key deleted before it turned alive")
+	}
 }
 
 // TestWritesGoOnWhileRecentWritesReplay: queueing the recent writes for a
@@ -197,8 +274,7 @@ func (r *replicator) forgetRecent() {
 	defer r.mu.Unlock()
 	r.recent.mu.Lock()
 	defer r.recent.mu.Unlock()
-	clear(r.recent.ents)
-	r.recent.ents, r.recent.head, r.recent.bytes = nil, 0, 0
+	r.recent.blocks, r.recent.head, r.recent.bytes = nil, 0, 0
 }
 
 // TestJoiningNodeReceivesMissedWritesOnce: a node that returns syncs with
