@@ -74,10 +74,12 @@ bench: build
 
 # bench-http: one node with --fsync always and one with --fsync never on
 # loopback, and the baseline (a bare gin handler over a map) in a process of
-# its own, all loaded by `disperse bench`; then one node alone and a
+# its own, all loaded by `disperse bench`, and the two nodes' PUTs by wrk
+# (a Debian package, installed here if missing), always against never
+# alternated three times; then one node alone and a
 # three-node cluster, loaded alone, replicated, alone again, by `disperse
-# bench` and by wrk (a Debian package, installed here if missing), each
-# ratio taken against the mean of the two runs alone.
+# bench` and by wrk, each ratio taken against the mean of the two runs
+# alone.
 bench-http: build
 	@set -e; dir=$$(mktemp -d); pids=; \
 	trap 'kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; rm -rf "$$dir"' EXIT; \
@@ -91,6 +93,24 @@ bench-http: build
 	./$(BIN) bench --compare --baseline-addr http://127.0.0.1:18002 --op put --addr http://127.0.0.1:18000 --clients 64 --duration 10s; \
 	echo '== PUT, --fsync never'; \
 	./$(BIN) bench --op put --addr http://127.0.0.1:18001 --clients 64 --duration 10s; \
+	if ! command -v wrk >/dev/null; then \
+		echo 'bench-http: installing wrk (Debian package wrk)'; \
+		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true; \
+	fi; \
+	printf '%s\n' 'wrk.method = "PUT"' 'wrk.body = string.rep("v", 100)' \
+		'wrk.headers["Content-Type"] = "application/octet-stream"' \
+		'request = function() return wrk.format(nil, "/cache/wrk-" .. math.random(0, 99999)) end' >"$$dir/put.lua"; \
+	wrps() { awk '/^Requests\/sec:/{print $$2}' "$$1"; }; \
+	if command -v wrk >/dev/null; then \
+		echo '== PUT with wrk (2 threads, 64 connections, 8 s), --fsync always vs never, alternated three times'; \
+		rs=; line=; for i in 1 2 3; do \
+			wrk -t2 -c64 -d8s -s "$$dir/put.lua" http://127.0.0.1:18000 >"$$dir/wrk-always.txt"; \
+			wrk -t2 -c64 -d8s -s "$$dir/put.lua" http://127.0.0.1:18001 >"$$dir/wrk-never.txt"; \
+			a=$$(wrps "$$dir/wrk-always.txt"); b=$$(wrps "$$dir/wrk-never.txt"); \
+			rs="$$rs $$(awk -v a=$$a -v b=$$b 'BEGIN{printf "%.2f", a/b}')"; line="$$line $$a/$$b"; \
+		done; \
+		echo "PUT always/never per s$$line; ratios$$rs, median $$(echo $$rs | tr ' ' '\n' | sort -n | sed -n 2p)"; \
+	fi; \
 	kill $$pids; wait $$pids 2>/dev/null || true; pids=; \
 	./$(BIN) serve --name solo --gossip-port 17970 --resp-port 0 --http-port 18020 --data-dir "$$dir/solo" --log-level warn & pids="$$pids $$!"; \
 	for i in 1 2 3; do \
@@ -109,21 +129,13 @@ bench-http: build
 	done; \
 	awk -v s1="$$(rps "$$dir/solo1.txt")" -v r="$$(rps "$$dir/rep.txt")" -v s2="$$(rps "$$dir/solo2.txt")" \
 		'BEGIN { printf "ratio replicated/single: %.3f (single %.0f and %.0f req/s)\n", r / ((s1 + s2) / 2), s1, s2 }'; \
-	if ! command -v wrk >/dev/null; then \
-		echo 'bench-http: installing wrk (Debian package wrk)'; \
-		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true; \
-	fi; \
 	if command -v wrk >/dev/null; then \
-		printf '%s\n' 'wrk.method = "PUT"' 'wrk.body = string.rep("v", 100)' \
-			'wrk.headers["Content-Type"] = "application/octet-stream"' \
-			'request = function() return wrk.format(nil, "/cache/wrk-" .. math.random(0, 99999)) end' >"$$dir/put.lua"; \
 		echo '== PUT with wrk (2 threads, 64 connections, 10 s): the node alone, the node of three, alone again'; \
 		for run in solo1:18020 rep:18010 solo2:18020; do \
 			wrk -t2 -c64 -d10s --latency -s "$$dir/put.lua" http://127.0.0.1:$${run#*:} >"$$dir/wrk-$${run%%:*}.txt"; \
 			echo "-- $${run%%:*}: $$(grep -E 'Requests/sec|Non-2xx|Socket errors' "$$dir/wrk-$${run%%:*}.txt" | tr -s ' ' | paste -sd';' -)"; \
 			grep -E '^ +(50|99)%' "$$dir/wrk-$${run%%:*}.txt" | tr -s ' ' | paste -sd' ' -; \
 		done; \
-		wrps() { awk '/^Requests\/sec:/{print $$2}' "$$1"; }; \
 		awk -v s1="$$(wrps "$$dir/wrk-solo1.txt")" -v r="$$(wrps "$$dir/wrk-rep.txt")" -v s2="$$(wrps "$$dir/wrk-solo2.txt")" \
 			'BEGIN { printf "wrk ratio replicated/single: %.3f (single %.0f and %.0f req/s)\n", r / ((s1 + s2) / 2), s1, s2 }'; \
 	else \
