@@ -31,6 +31,7 @@ type recentWrite struct {
 	at      int64 // recentAt of when it was taken
 	key     string
 	ver     engine.Version
+	exp     int64 // ExpiresAt
 	deleted bool
 }
 
@@ -67,7 +68,7 @@ type recentRing struct {
 // add records e, taken at now, and forgets what left the window or no
 // longer fits.
 func (r *recentRing) add(now time.Time, e *engine.Entry) {
-	w := recentWrite{at: recentAt(now), key: e.Key, ver: e.Version, deleted: e.Deleted}
+	w := recentWrite{at: recentAt(now), key: e.Key, ver: e.Version, exp: e.ExpiresAt, deleted: e.Deleted}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if n := len(r.blocks); n == 0 || len(r.blocks[n-1]) == recentBlock {

@@ -151,14 +151,16 @@ func (r *replicator) start(mn memberlist.Node) {
 	if hook != nil {
 		hook()
 	}
+replay:
 	for i := range recent {
 		e, ok, held := r.newest(&recent[i])
-		if !held {
-			continue
-		}
-		if !ok || !p.push(e) {
+		switch {
+		case !held:
+		case !ok:
+			whole = false // expired since: the syncer sends its marker
+		case !p.push(e):
 			whole = false
-			break
+			break replay
 		}
 	}
 	if !whole {
@@ -167,10 +169,10 @@ func (r *replicator) start(mn memberlist.Node) {
 }
 
 // newest is w's entry as the store holds it, when w is still the newest
-// write of its key (held). An expired or evicted value is held without
-// its entry (ok false): the ring does not keep values, so the syncer
-// brings the peer up to date instead; a value the syncer finds evicted
-// it leaves, and an expiry marker beats the peer's older copies.
+// write of its key (held). An evicted value is not held (its stub keeps
+// the version but Get misses). An expired one is, since its marker still
+// beats older copies, but the ring keeps no values: it comes back without
+// its entry (ok false), for the syncer to send.
 func (r *replicator) newest(w *recentWrite) (e engine.Entry, ok, held bool) {
 	st := r.n.store
 	if v, found := st.Head(w.key); !found || v != w.ver {
@@ -180,10 +182,13 @@ func (r *replicator) newest(w *recentWrite) (e engine.Entry, ok, held bool) {
 		return engine.Entry{Key: w.key, Version: w.ver, Deleted: true}, true, true
 	}
 	e, visible := st.Get(w.key)
-	if !visible || e.Version != w.ver {
+	switch {
+	case visible && e.Version == w.ver:
+		return e, true, true
+	case w.exp != 0 && w.exp <= time.Now().UnixNano():
 		return engine.Entry{}, false, true
 	}
-	return e, true, true
+	return engine.Entry{}, false, false
 }
 
 // stop stops replicating to a peer that died or left; what was queued for
