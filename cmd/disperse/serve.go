@@ -83,7 +83,7 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 	defer stopReload()
 	trimCtx, stopTrim := context.WithCancel(ctx)
 	defer stopTrim()
-	go (&memtrim.Trimmer{Logger: log.With("component", "memory")}).Run(trimCtx)
+	go newTrimmer(log, reg).Run(trimCtx)
 	select {
 	case <-ctx.Done():
 		log.Info("stopping", "reason", context.Cause(ctx))
@@ -104,6 +104,24 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 		log.Info("stopped")
 	}
 	return err
+}
+
+// newTrimmer is the trimmer that gives a quiet node's free heap back, with
+// its metrics.
+func newTrimmer(log *slog.Logger, reg prometheus.Registerer) *memtrim.Trimmer {
+	trims := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "disperse_memory_trims_total",
+		Help: "Times the node, quiet, collected its heap and returned the free pages to the operating system.",
+	})
+	returned := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "disperse_memory_trimmed_bytes_total",
+		Help: "Heap bytes (objects and free pages still mapped) the trims gave back.",
+	})
+	reg.MustRegister(trims, returned)
+	return &memtrim.Trimmer{Logger: log.With("component", "memory"), Trimmed: func(n uint64) {
+		trims.Inc()
+		returned.Add(float64(n))
+	}}
 }
 
 // node is what start opened, closed in reverse order.

@@ -42,6 +42,9 @@ const (
 type Trimmer struct {
 	// Logger receives a debug line per trim. Default: none.
 	Logger *slog.Logger
+	// Trimmed, when set, is called after each trim with the bytes the
+	// heap (objects and free pages still mapped) shrank by.
+	Trimmed func(returned uint64)
 
 	// Seams for tests: read reads the heap (readHeap), free collects and
 	// returns memory (collect).
@@ -109,6 +112,9 @@ func (t *Trimmer) Tick() bool {
 	free()
 	after := read()
 	t.lastAllocs = after.allocs
+	if t.Trimmed != nil {
+		t.Trimmed(h.objects + h.free - min(after.objects+after.free, h.objects+h.free))
+	}
 	if t.Logger != nil {
 		t.Logger.Debug("memory returned to the system", "heap_before", h.objects+h.free,
 			"heap_after", after.objects+after.free, "live", after.live, "took_seconds", time.Since(start).Seconds())

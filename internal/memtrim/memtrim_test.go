@@ -24,6 +24,8 @@ const mib = 1 << 20
 func TestTickTrimsOnceQuiet(t *testing.T) {
 	f := &fakeRuntime{h: heap{allocs: 500 * mib, objects: 300 * mib, free: 40 * mib, live: 100 * mib}}
 	tr := f.trimmer()
+	var returned []uint64
+	tr.Trimmed = func(n uint64) { returned = append(returned, n) }
 	if tr.Tick() {
 		t.Fatal("the first look trimmed: it has no rate to judge by")
 	}
@@ -38,10 +40,13 @@ func TestTickTrimsOnceQuiet(t *testing.T) {
 	if f.h.objects != 100*mib {
 		t.Fatalf("heap %d after the trim", f.h.objects)
 	}
+	if len(returned) != 1 || returned[0] != 240*mib {
+		t.Fatalf("Trimmed called with %v, want once with 240 MiB", returned)
+	}
 	// Quiet, and nothing left to give back: no second collection.
 	f.h.allocs += quietBytes / 2
-	if tr.Tick() || f.trims != 1 {
-		t.Fatalf("trimmed a heap with nothing to give back (trims %d)", f.trims)
+	if tr.Tick() || f.trims != 1 || len(returned) != 1 {
+		t.Fatalf("trimmed a heap with nothing to give back (trims %d, reported %d)", f.trims, len(returned))
 	}
 }
 
