@@ -40,7 +40,7 @@ const recentCost = int(unsafe.Sizeof(recentWrite{}))
 
 func (w *recentWrite) cost() int { return recentCost + len(w.key) }
 
-// recentBlock is how many writes one block of the ring holds (24 KiB):
+// recentBlock is how many writes one block of the ring holds (28 KiB):
 // the ring grows and shrinks a block at a time, so its memory follows what
 // it holds, with no array doubling and nothing kept past the window.
 const recentBlock = 512

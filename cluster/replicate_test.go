@@ -302,3 +302,49 @@ func TestJoiningNodeReceivesMissedWritesOnce(t *testing.T) {
 		t.Fatalf("the returning node received %v entries for the %d it missed", got, keys)
 	}
 }
+
+// headStore is a store whose key has one newest version and, maybe, a
+// visible entry; the rest of Store is not used.
+type headStore struct {
+	Store
+	head    engine.Version
+	held    bool
+	entry   engine.Entry
+	visible bool
+}
+
+func (s headStore) Head(string) (engine.Version, bool) { return s.head, s.held }
+func (s headStore) Get(string) (engine.Entry, bool)    { return s.entry, s.visible }
+
+// TestReplayDecidesFromTheStore: what a peer that turns alive is sent for
+// one of this node's recent writes, from what the store holds now.
+func TestReplayDecidesFromTheStore(t *testing.T) {
+	v := engine.Version{Time: 7 << 16, Node: 1}
+	newer := engine.Version{Time: 8 << 16, Node: 2}
+	past := time.Now().Add(-time.Second).UnixNano()
+	value := engine.Entry{Key: "k", Value: []byte("v"), Version: v}
+	for _, c := range []struct {
+		name     string
+		w        recentWrite
+		st       headStore
+		ok, held bool
+		want     engine.Entry
+	}{
+		{"still the newest", recentWrite{key: "k", ver: v}, headStore{head: v, held: true, entry: value, visible: true}, true, true, value},
+		{"overwritten since", recentWrite{key: "k", ver: v}, headStore{head: newer, held: true}, false, false, engine.Entry{}},
+		{"gone from the store", recentWrite{key: "k", ver: v}, headStore{}, false, false, engine.Entry{}},
+		{"a delete", recentWrite{key: "k", ver: v, deleted: true}, headStore{head: v, held: true},
+			true, true, engine.Entry{Key: "k", Version: v, Deleted: true}},
+		{"expired since: left to the sync", recentWrite{key: "k", ver: v, exp: past}, headStore{head: v, held: true}, false, true, engine.Entry{}},
+		{"evicted since: not this node's to send", recentWrite{key: "k", ver: v}, headStore{head: v, held: true}, false, false, engine.Entry{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &replicator{n: &Node{store: c.st}}
+			e, ok, held := r.newest(&c.w)
+			if ok != c.ok || held != c.held || e.Key != c.want.Key || e.Version != c.want.Version ||
+				e.Deleted != c.want.Deleted || string(e.Value) != string(c.want.Value) {
+				t.Fatalf("newest = %+v, ok %v, held %v; want %+v, %v, %v", e, ok, held, c.want, c.ok, c.held)
+			}
+		})
+	}
+}

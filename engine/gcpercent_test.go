@@ -17,10 +17,7 @@ func TestRecoveryGivesItsGarbageBack(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
 	cfg.SegmentBytes = 64 << 20
-	e, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openTest(t, cfg)
 	const keys, batch = 200_000, 1000
 	value := make([]byte, 100)
 	ents := make([]Entry, batch)

@@ -112,12 +112,13 @@ func (t *Trimmer) Tick() bool {
 	free()
 	after := read()
 	t.lastAllocs = after.allocs
+	before, now := h.objects+h.free, after.objects+after.free
 	if t.Trimmed != nil {
-		t.Trimmed(h.objects + h.free - min(after.objects+after.free, h.objects+h.free))
+		t.Trimmed(before - min(now, before))
 	}
 	if t.Logger != nil {
-		t.Logger.Debug("memory returned to the system", "heap_before", h.objects+h.free,
-			"heap_after", after.objects+after.free, "live", after.live, "took_seconds", time.Since(start).Seconds())
+		t.Logger.Debug("memory returned to the system", "heap_before", before,
+			"heap_after", now, "live", after.live, "took_seconds", time.Since(start).Seconds())
 	}
 	return true
 }
