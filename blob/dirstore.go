@@ -24,6 +24,9 @@ import (
 type DirStore struct {
 	dir string
 	mu  sync.Mutex // serializes in-place block rewrites
+	// writeback starts the writeback of a range of a shard file being
+	// written (fsutil.StartWriteback; a seam for tests).
+	writeback func(f *os.File, off, n int64)
 }
 
 // NewDirStore opens (creating it if needed) the shard directory dir.
@@ -31,7 +34,7 @@ func NewDirStore(dir string) (*DirStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("blob: shard directory: %w", err)
 	}
-	return &DirStore{dir: dir}, nil
+	return &DirStore{dir: dir, writeback: fsutil.StartWriteback}, nil
 }
 
 // Dir is the directory holding the shard files.
@@ -58,7 +61,9 @@ func (d *DirStore) Create(ref ShardRef, blockSize int) (ShardWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob: create shard %s: %w", final, diskError(err))
 	}
-	w := &fileShardWriter{d: d, f: f, final: final, bw: bufio.NewWriterSize(f, 64<<10), blockSize: blockSize}
+	w := &fileShardWriter{d: d, f: f, final: final, blockSize: blockSize}
+	w.out = writebackFile{f: f, start: d.writeback}
+	w.bw = bufio.NewWriterSize(&w.out, 64<<10)
 	if _, err := w.bw.Write(encodeFileHeader(fileHeader{Ref: ref, BlockSize: blockSize})); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("blob: write shard header %s: %w", final, diskError(err))
@@ -69,12 +74,38 @@ func (d *DirStore) Create(ref ShardRef, blockSize int) (ShardWriter, error) {
 type fileShardWriter struct {
 	d         *DirStore
 	f         *os.File
+	out       writebackFile
 	bw        *bufio.Writer
 	final     string
 	blockSize int
 	n         uint64 // blocks written
 	short     bool   // a short (last) block was written
 	hdr       [blockHeaderLen]byte
+}
+
+// writebackBytes is how much of a shard file is written before the kernel
+// is asked to start writing it back. Without it the page cache holds a
+// whole shard (tens of MiB) until the commit's fsync, which then waits for
+// all of it while the stream sits idle; with it the disk writes the shard
+// as it arrives and the fsync waits for the last few MiB.
+const writebackBytes = 8 << 20
+
+// writebackFile writes to a shard file and starts the writeback of every
+// writebackBytes written.
+type writebackFile struct {
+	f            *os.File
+	start        func(f *os.File, off, n int64)
+	off, started int64
+}
+
+func (o *writebackFile) Write(p []byte) (int, error) {
+	n, err := o.f.Write(p)
+	o.off += int64(n)
+	if o.off-o.started >= writebackBytes {
+		o.start(o.f, o.started, o.off-o.started)
+		o.started = o.off
+	}
+	return n, err
 }
 
 func (w *fileShardWriter) WriteBlock(p []byte) error {

@@ -67,6 +67,57 @@ func verifyShardFile(ds *DirStore, ref ShardRef, blockLens []int) error {
 	return nil
 }
 
+// A shard being written is handed to the disk as it grows, in contiguous
+// ranges of at least writebackBytes from the file's start, rather than all
+// at the commit's fsync.
+func TestShardWriteStartsWriteback(t *testing.T) {
+	ds, err := NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type span struct{ off, n int64 }
+	var spans []span
+	ds.writeback = func(f *os.File, off, n int64) {
+		st, err := f.Stat()
+		if err != nil || st.Size() < off+n {
+			t.Errorf("writeback of [%d, %d) beyond the file's %d bytes written (%v)", off, off+n, st.Size(), err)
+		}
+		spans = append(spans, span{off, n})
+	}
+	ref := ShardRef{ID: "wb", Gen: 1, Index: 0}
+	const block, blocks = 1 << 20, 3*writebackBytes/(1<<20) + 1
+	w, err := ds.Create(ref, block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := bytes.Repeat([]byte{7}, block)
+	for range blocks {
+		if err := w.WriteBlock(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(spans) != 3 {
+		t.Fatalf("%d writebacks started for %d MiB written, want one per %d MiB: %v", len(spans), blocks, writebackBytes>>20, spans)
+	}
+	var next int64
+	for _, s := range spans {
+		if s.off != next || s.n < writebackBytes {
+			t.Fatalf("writebacks %v: want contiguous ranges of at least %d bytes from 0", spans, writebackBytes)
+		}
+		next = s.off + s.n
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	lens := make([]int, blocks)
+	for i := range lens {
+		lens[i] = block
+	}
+	if err := verifyShardFile(ds, ref, lens); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestShardFileRoundTripAndCorruption(t *testing.T) {
 	ds, err := NewDirStore(t.TempDir())
 	if err != nil {
