@@ -109,12 +109,17 @@
 // the disk space it took: a commit grows the file and writes its new pages
 // past the old end, and when a write fails (ENOSPC) bbolt rolls back but
 // keeps the file's size and the blocks written. The engine truncates the
-// file to its size before the transaction (never below the committed
-// high-water mark), so that a retried snapshot cannot keep what an
-// operator freed, and the log can take it for new segments.
+// file to the committed high-water mark (the file may have been grown
+// ahead of it by an earlier commit, and the failed pages written there),
+// so that a retried snapshot cannot keep what an operator freed, and the
+// log can take it for new segments.
 //
 // bbolt is opened with NoFreelistSync, so a commit does not write the
-// freelist: bbolt rebuilds it by walking the pages at open. The data and
+// freelist: bbolt rebuilds it by walking the pages at open. The handle
+// maps 1 GiB of address space from the start: bbolt remaps when the file
+// outgrows its map, and a remap copies every key and value of the open
+// transaction to the heap (a snapshot of 100,000 fresh keys allocated four
+// times as much with bbolt's doubling map). The data and
 // the meta page are fsynced as always, so this trades some open time for
 // cheaper commits without risking entries. The hashmap freelist keeps page
 // allocation fast as the file grows. Keys are written in sorted order with

@@ -28,12 +28,23 @@ const snapshotFormat = 1
 // file after a first large snapshot).
 const snapshotFillPercent = 0.9
 
+// snapshotMapBytes is how much address space the writable snapshot handle
+// maps from the start (more is mapped once the file outgrows it). bbolt
+// maps the file anew each time it outgrows its map, and to do so copies
+// every key and value the open transaction holds to the heap: a
+// snapshot of a million fresh keys grew its map thirteen times and
+// allocated 400 MB doing it. Address space only: what is resident is what
+// the snapshot touches (and dropResident gives that back). On 32-bit
+// machines the map grows as bbolt decides.
+const snapshotMapBytes = 1 << 30 * int(^uint(0)>>63)
+
 // openSnapshot opens (creating if needed) the bbolt file and its buckets.
 func openSnapshot(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        time.Second,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+		Timeout:         time.Second,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: snapshotMapBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: open snapshot %s: %w", path, err)
@@ -166,7 +177,6 @@ func (e *Engine) writeSnapshotTx(keys []string, seq uint64, limit int64, a *aren
 		ents []Entry
 		n    int
 	)
-	before, statErr := fileSize(e.db.Path())
 	err := e.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketKeys)
 		b.FillPercent = snapshotFillPercent
@@ -202,30 +212,32 @@ func (e *Engine) writeSnapshotTx(keys []string, seq uint64, limit int64, a *aren
 	})
 	if err != nil {
 		err = fmt.Errorf("engine: write snapshot (%d keys, seq %d): %w", len(keys), seq, err)
-		if statErr == nil {
-			err = errors.Join(err, e.giveBack(before))
-		}
+		err = errors.Join(err, e.giveBack())
 		return 0, err
 	}
 	return n, nil
 }
 
-// giveBack truncates the snapshot file to size, its size before a
-// transaction that failed, but never below the pages the committed state
-// uses (a failed fsync can leave a new meta page in force).
+// giveBack truncates the snapshot file to the pages the committed state
+// uses (its high-water mark; a failed fsync can leave a new meta page in
+// force, so it is read, not remembered).
 //
-// A commit grows the file (ftruncate, which allocates nothing) and then
-// writes its new pages past the old end. When a write fails (ENOSPC), bbolt
-// rolls back, but the file keeps its size and the blocks of every page
-// written: bbolt never shrinks a file. Each retried snapshot would then
-// keep whatever space was freed meanwhile, and the log could never get a
-// new segment, so the node would refuse writes until a restart.
+// A commit grows the file (ftruncate, which allocates nothing, and ahead
+// of what it needs: to the size of the map while that is under bbolt's
+// AllocSize, then 16 MiB past the need) and then writes its new pages past
+// the old end. When a write fails (ENOSPC), bbolt rolls back, but the file
+// keeps its size and the blocks of every page written: bbolt never shrinks
+// a file. Each retried snapshot would then keep whatever space was freed
+// meanwhile, and the log could never get a new segment, so the node would
+// refuse writes until a restart. Truncating to the size before the failed
+// transaction is not enough: its pages may lie in the tail an earlier
+// commit grew the file by.
 //
 // Only snapshots write to e.db, one at a time under e.snapMu, so nothing
 // else uses the pages past the committed end; bbolt's map may reach past
 // the end of the file, but nothing reads there, and the next commit grows
 // the file again before it writes.
-func (e *Engine) giveBack(size int64) error {
+func (e *Engine) giveBack() error {
 	var need int64
 	err := e.db.View(func(tx *bolt.Tx) error {
 		need = tx.Size() // the high-water mark: pages [0, pgid) are in use
@@ -239,7 +251,7 @@ func (e *Engine) giveBack(size int64) error {
 	if err != nil {
 		return fmt.Errorf("engine: give back snapshot space: %w", err)
 	}
-	err = shrink(f, max(size, need))
+	err = shrink(f, need)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -259,14 +271,6 @@ func shrink(f *os.File, size int64) error {
 		return err
 	}
 	return f.Sync()
-}
-
-func fileSize(path string) (int64, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
 }
 
 // arena hands out byte slices that stay valid until it is reset, as bbolt

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -285,6 +287,36 @@ func TestSnapshotTransactionsBoundBytes(t *testing.T) {
 		if !ok || len(got.Value) != len(value) || got.Value[0] != byte(i) {
 			t.Fatalf("key %d after recovery from the snapshot: found %v, %d bytes", i, ok, len(got.Value))
 		}
+	}
+}
+
+// TestSnapshotOfFreshKeysAllocatesLittle: the snapshot handle maps room
+// ahead, so a snapshot that grows the file does not make bbolt copy its
+// open transaction to the heap at each remap. Measured: 8 bytes allocated
+// per byte of values with the room, 35 when bbolt remapped as the file grew.
+func TestSnapshotOfFreshKeysAllocatesLittle(t *testing.T) {
+	e := openTest(t, testConfig(t.TempDir()))
+	const keys, size = 100_000, 100
+	value := bytes.Repeat([]byte{'v'}, size)
+	batch := make([]Entry, 0, 1000)
+	for i := range keys {
+		batch = append(batch, Entry{Key: fmt.Sprintf("k%d", i), Value: value, Version: ver(1, 0, 1)})
+		if len(batch) == cap(batch) {
+			mustApply(t, e, batch...)
+			batch = batch[:0]
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := e.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a snapshot of %d keys (%d MB of values) allocated %d MB", keys, keys*size>>20, allocated>>20)
+	if allocated > 16*keys*size {
+		t.Fatalf("a snapshot of %d keys allocated %d bytes, %d per byte of values; want at most 16",
+			keys, allocated, allocated/(keys*size))
 	}
 }
 
