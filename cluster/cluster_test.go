@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -441,6 +442,60 @@ func TestPartitionHeals(t *testing.T) {
 // TestPutBatch: a batch's writes take effect as single writes do, each
 // above its key's version, reach the peers, and a batch that names a key
 // twice or carries a precondition changes nothing.
+// TestWriteBufferIsFreeOnReturn: a caller (the Redis protocol's reader)
+// may reuse the buffer of a write's value as soon as Put or PutBatch
+// returns: what peers receive, and what the call returned, are the
+// store's copy.
+func TestWriteBufferIsFreeOnReturn(t *testing.T) {
+	c := newTestCluster(t, 2, nil)
+	a := c.nodes[0].node
+	want := func(i int) []byte { return []byte(fmt.Sprintf("value-%04d", i)) }
+	buf := make([]byte, 10)
+	scribble := func(b []byte) {
+		for j := range b {
+			b[j] = '#'
+		}
+	}
+	const singles, batches, perBatch = 100, 20, 10
+	for i := range singles {
+		copy(buf, want(i))
+		e, err := a.Put(context.Background(), Write{Key: fmt.Sprint("s", i), Value: buf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scribble(buf)
+		if !bytes.Equal(e.Value, want(i)) {
+			t.Fatalf("Put returned %q after its buffer was reused, want %q", e.Value, want(i))
+		}
+	}
+	big := make([]byte, 10*perBatch)
+	for b := range batches {
+		ws := make([]Write, perBatch)
+		for j := range ws {
+			i := b*perBatch + j
+			v := big[j*10 : j*10+10]
+			copy(v, want(i))
+			ws[j] = Write{Key: fmt.Sprint("b", i), Value: v}
+		}
+		ents, errs := a.PutBatch(context.Background(), ws)
+		scribble(big)
+		for j, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i := b*perBatch + j; !bytes.Equal(ents[j].Value, want(i)) {
+				t.Fatalf("PutBatch returned %q after its buffer was reused, want %q", ents[j].Value, want(i))
+			}
+		}
+	}
+	for i := range singles {
+		c.waitValue(5*time.Second, fmt.Sprint("s", i), want(i))
+	}
+	for i := range batches * perBatch {
+		c.waitValue(5*time.Second, fmt.Sprint("b", i), want(i))
+	}
+}
+
 func TestPutBatch(t *testing.T) {
 	c := newTestCluster(t, 2, nil)
 	a := c.nodes[0].node

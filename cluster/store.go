@@ -6,7 +6,10 @@ import "github.com/disperse/disperse/engine"
 // implements it; tests may wrap it to inject faults.
 type Store interface {
 	// ApplyBatch makes entries durable and applies those newer than what
-	// is held, last writer wins; it returns how many were applied.
+	// is held, last writer wins; it returns how many were applied. It
+	// keeps copies of the values, and points the Value of each entry it
+	// applied at its copy (the Node sends that to peers, so its callers'
+	// buffers are free once a write returns).
 	ApplyBatch(ents []engine.Entry) (int, error)
 	// Get returns the visible (not deleted, not expired) entry of key.
 	Get(key string) (engine.Entry, bool)

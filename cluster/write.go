@@ -11,7 +11,10 @@ import (
 
 // Write is a client's write of one key, before the node stamps its version.
 type Write struct {
-	Key         string
+	Key string
+	// Value is read during the call only: the store keeps a copy, and what
+	// the node sends to peers and returns is that copy. A caller may reuse
+	// the buffer once Put or PutBatch returns.
 	Value       []byte
 	ContentType string
 	// ExpiresAt is the absolute expiry in Unix nanoseconds; 0 means never.
@@ -192,12 +195,13 @@ func (n *Node) stampAndApply(e engine.Entry) (engine.Entry, error) {
 			return engine.Entry{}, err
 		}
 		e.Version = v
-		won, err := n.store.ApplyBatch([]engine.Entry{e})
+		batch := []engine.Entry{e}
+		won, err := n.store.ApplyBatch(batch)
 		if err != nil {
 			return engine.Entry{}, fmt.Errorf("cluster: write %q: %w", e.Key, err)
 		}
 		if won == 1 {
-			return e, nil
+			return batch[0], nil // its value now the store's copy
 		}
 	}
 	return engine.Entry{}, fmt.Errorf("cluster: write %q: newer versions kept arriving", e.Key)

@@ -242,6 +242,11 @@ func (e *Engine) Apply(ent Entry) (bool, error) {
 
 // ApplyBatch is Apply for many entries in one log record. It returns how
 // many were stored. Entries with Evicted set are ignored (never stored).
+//
+// The engine keeps copies, never the caller's bytes, and on return the
+// Value of every entry it stored is its own copy (immutable, shared with
+// readers): a caller may reuse the buffers it passed once ApplyBatch
+// returns, and what it keeps or sends on from ents is the stored bytes.
 func (e *Engine) ApplyBatch(ents []Entry) (int, error) {
 	var need int64 // what the values of ents may add
 	deletes, stubs := false, 0
@@ -258,7 +263,17 @@ func (e *Engine) ApplyBatch(ents []Entry) (int, error) {
 		}
 	}
 	if stubs > 0 {
+		all := ents
 		ents = withoutStubs(ents, stubs)
+		defer func() { // the stored values back into the caller's entries
+			j := 0
+			for i := range all {
+				if !all[i].Evicted {
+					all[i].Value = ents[j].Value
+					j++
+				}
+			}
+		}()
 	}
 	if len(ents) == 0 {
 		return 0, nil

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/disperse/disperse/wal"
@@ -66,6 +67,42 @@ func TestApplyRejectsEmptyKey(t *testing.T) {
 	e := openTest(t, testConfig(t.TempDir()))
 	if _, err := e.Apply(put("", "v", ver(1, 0, 1))); !errors.Is(err, ErrBadEntry) {
 		t.Fatalf("err = %v, want ErrBadEntry", err)
+	}
+}
+
+// TestApplyBatchKeepsNoCallerBytes: once ApplyBatch returns, the entries
+// it stored hold the store's copies of their values, whatever the batch
+// (replicated, node-local, expired on arrival, beside an eviction stub),
+// and a caller that reuses its buffers changes neither them nor the store.
+func TestApplyBatchKeepsNoCallerBytes(t *testing.T) {
+	e := openTest(t, testConfig(t.TempDir()))
+	buf := []byte("aaaabbbbccccdddd")
+	ents := []Entry{
+		{Key: "repl", Value: buf[0:4], Version: nowVer(0, 1)},
+		{Key: "stub", Evicted: true, Version: nowVer(1, 1)},
+		{Key: "local", Value: buf[4:8], Local: true, Version: nowVer(2, 1)},
+		{Key: "expired", Value: buf[8:12], ExpiresAt: time.Now().Add(-time.Second).UnixNano(), Version: nowVer(3, 1)},
+		{Key: "later", Value: buf[12:16], Version: nowVer(4, 1)},
+	}
+	if n, err := e.ApplyBatch(ents); err != nil || n != 4 {
+		t.Fatalf("stored %d entries (%v), want 4", n, err)
+	}
+	for i := range buf {
+		buf[i] = '#'
+	}
+	for i, want := range []string{"aaaa", "", "bbbb", "cccc", "dddd"} {
+		if got := string(ents[i].Value); got != want {
+			t.Fatalf("%s: value %q after the caller's buffer was reused, want %q", ents[i].Key, got, want)
+		}
+	}
+	for key, want := range map[string]string{"repl": "aaaa", "local": "bbbb", "later": "dddd"} {
+		got, ok := e.Get(key)
+		if !ok || string(got.Value) != want {
+			t.Fatalf("Get(%s) = %q, %v after the caller's buffer was reused, want %q", key, got.Value, ok, want)
+		}
+	}
+	if got, _ := e.Get("repl"); unsafe.SliceData(got.Value) != unsafe.SliceData(ents[0].Value) {
+		t.Fatal("the stored entry's value is not the store's copy that readers get")
 	}
 }
 

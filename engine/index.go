@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -197,6 +198,9 @@ func (s *shard) wins(it *item, e *Entry) bool {
 // apply puts e into the index if it wins and reports whether it did. It
 // marks the key dirty when dirty is set (everything but snapshot loading).
 // Its version counts towards maxVer either way.
+//
+// An applied entry's Value is pointed at the store's own copy (see
+// Engine.ApplyBatch).
 func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
 	ix.maxVer.note(e.Version)
 	h := hashKey(e.Key)
@@ -216,8 +220,17 @@ func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
 	}
 	if e.Local {
 		ix.setLocal(s, it, e)
+		e.Value = s.locals[it].value
 	} else {
 		ix.setRepl(s, it, e, h, now)
+		switch f := it.flags(); {
+		case f&itemMarker != 0: // expired on arrival: its bytes are not kept
+			e.Value = bytes.Clone(e.Value)
+		case f&itemDeleted != 0:
+			e.Value = nil
+		default:
+			e.Value = it.value()
+		}
 	}
 	if created {
 		s.t.put(it, h)

@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"bytes"
 	"errors"
 
 	"github.com/disperse/disperse/cluster"
@@ -19,11 +18,13 @@ func (c *conn) put(w cluster.Write) (engine.Entry, error) {
 	return c.s.store.Put(c.s.ctx, w)
 }
 
-// newValue is the write of a value given by the client: a copy (the
-// argument aliases the read buffer, and the store keeps what it is given)
-// with the content type of values written over this protocol.
+// newValue is the write of a value given by the client, with the content
+// type of values written over this protocol. v aliases the read buffer,
+// which is reused once the command is done: the store copies a write's
+// value during the call and keeps (and sends to peers) its copy only
+// (cluster.Write).
 func newValue(key string, v []byte, expiresAt int64) cluster.Write {
-	return cluster.Write{Key: key, Value: bytes.Clone(v), ContentType: contentType, ExpiresAt: expiresAt}
+	return cluster.Write{Key: key, Value: v, ContentType: contentType, ExpiresAt: expiresAt}
 }
 
 // change decides a read-modify-write: given the key's visible entry (ok:
