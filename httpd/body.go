@@ -194,11 +194,6 @@ func (s *Server) readBody(r *http.Request, limit int64, what string) ([]byte, in
 	if int64(len(buf)) > limit {
 		return nil, held, tooLarge("the %s is more than the %d bytes allowed", what, limit)
 	}
-	if slack := cap(buf) - len(buf); len(buf) > firstBodyChunk && slack > len(buf)/4 {
-		// A body of undeclared length: do not keep the doubling's slack
-		// with the value for as long as it is stored.
-		buf = append([]byte(nil), buf...)
-	}
 	return buf, held, nil
 }
 

@@ -75,6 +75,8 @@ func (s *Server) putKey(c *gin.Context) error {
 				return err
 			}
 		}
+		// The store copies the value during the write (cluster.Write), so
+		// the buffer's slack is not kept with it.
 		var held int64
 		w.Value, held, err = s.readBody(c.Request, s.cfg.MaxValueBytes, "value")
 		defer s.budget.give(held)

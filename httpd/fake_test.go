@@ -47,6 +47,7 @@ func (f *fakeCache) Put(_ context.Context, w cluster.Write) (engine.Entry, error
 	if !w.If.Holds(cur, ok) {
 		return engine.Entry{}, fmt.Errorf("fake: %w", cluster.ErrPrecondition)
 	}
+	w.Value = slices.Clone(w.Value) // the caller's buffer is its own again on return
 	f.writes = append(f.writes, w)
 	f.clock++
 	ent := engine.Entry{Key: w.Key, Value: slices.Clone(w.Value), ContentType: w.ContentType,
