@@ -59,9 +59,9 @@
 // fsynced, renamed to its name and the directory fsynced: a shard file
 // under its name is always complete. While it is written, each 8 MiB is
 // handed to the disk at once (sync_file_range), so that the fsync waits
-// for the tail rather than for the whole shard. Repair rewrites one block in place
-// and fsyncs; the block it replaces had failed its checksum, so a torn
-// rewrite leaves a block that fails again, never one that is silently
+// for the tail rather than for the whole shard. Repair rewrites one block
+// in place and fsyncs; the block it replaces had failed its checksum, so a
+// torn rewrite leaves a block that fails again, never one that is silently
 // wrong.
 //
 // # Moving shards between nodes
