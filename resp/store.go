@@ -13,7 +13,8 @@ type Store interface {
 	// Put stamps w with a new version, makes it durable on this node and,
 	// unless w.Local, sends it to every live peer. A write whose w.If does
 	// not hold fails with an error that wraps cluster.ErrPrecondition and
-	// changes nothing.
+	// changes nothing. It reads w.Value during the call only (the server
+	// passes values that alias its read buffer).
 	Put(ctx context.Context, w cluster.Write) (engine.Entry, error)
 	// PutBatch makes writes of distinct keys without preconditions as Put
 	// makes each, in one store batch, and returns each one's entry or
