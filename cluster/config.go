@@ -103,8 +103,8 @@ type Config struct {
 
 	// RecentBytes bounds the memory of this node's own writes of the last
 	// few seconds (their keys and versions), kept to send again to a peer
-	// that turns alive (see recentWindow). Default 8 MiB; a node with a memory bound gives it a
-	// share of that bound.
+	// that turns alive (see recentWindow). Default 8 MiB; a node with a
+	// memory bound gives it a share of that bound.
 	RecentBytes int
 
 	// BatchBytes caps the encoded size of one replication batch.

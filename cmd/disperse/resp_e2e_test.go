@@ -88,6 +88,40 @@ func TestE2ERESPCrossProtocol(t *testing.T) {
 	if code, body, _ := httpGet(http.DefaultClient, b.url+"/cache/replicated"); code != 200 || body != "yes" {
 		t.Errorf("GET /cache on the second node: %d %q", code, body)
 	}
+
+	// A pipeline many times the read buffer: the node passes each value
+	// from its read buffer, which the next bytes overwrite, so what reaches
+	// the peer must be the store's copy.
+	const piped = 3000
+	value := func(i int) string { return fmt.Sprintf("%0100d", i) }
+	pipe := r.Pipeline()
+	keys := make([]string, piped)
+	for i := range piped {
+		keys[i] = fmt.Sprint("piped-", i)
+		pipe.Set(ctx, keys[i], value(i), 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wrong string
+	defer func() {
+		if t.Failed() && wrong != "" {
+			t.Logf("on the second node: %s", wrong)
+		}
+	}()
+	waitFor(t, 20*time.Second, "the pipelined values on the second node", func() bool {
+		got, err := rb.MGet(ctx, keys...).Result()
+		if err != nil {
+			return false
+		}
+		for i, v := range got {
+			if v != value(i) {
+				wrong = fmt.Sprintf("%s = %v, want %s", keys[i], v, value(i))
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // gossipAddrOf reads a node's gossip address from its command line.
