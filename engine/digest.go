@@ -4,7 +4,8 @@ package engine
 // key, version, expiry and deleted flag, not the value, so an expired value
 // hashes the same before and after its bytes are freed.
 func replHash(h uint64, it *item) uint64 {
-	return entryHash(h, it.ver, it.exp, it.flags()&itemDeleted != 0)
+	hd := it.header()
+	return entryHash(h, hd.ver, hd.exp, it.flags()&itemDeleted != 0)
 }
 
 // xorDigest adds or removes (XOR) one digest term of a key of hash h in

@@ -188,12 +188,14 @@
 //
 // # Memory
 //
-// One item of 48 bytes per key; the key and the replicated value share one
-// allocation; content types are interned; local slots and rare content
-// types live in side maps; the shard tables cost about 12 bytes a key and
-// the B-tree about 16; the leaf digests are a fixed 512 KiB. An expiry
-// marker keeps only its key. For 1,000,000 keys of 16 bytes with 100-byte
-// values the heap in use is about 1.9 times the raw bytes
+// One item of 16 bytes per key (a pointer, the deadline heap position and
+// the flags); the key, the replicated slot's version, expiry and value
+// share one allocation, whose lengths and expiry are varints (item.go);
+// content types are interned; local slots and rare content types live in
+// side maps; the shard tables cost about 12 bytes a key and the B-tree
+// about 16; the leaf digests are a fixed 512 KiB. An expiry marker keeps
+// its key, version and expiry. For 1,000,000 keys of 16 bytes with
+// 100-byte values the heap in use is about 1.7 times the raw bytes
 // (BenchmarkRecovery1M).
 //
 // Recovery runs under a raised GOGC (gcpercent.go): nearly all it

@@ -14,8 +14,8 @@ import (
 )
 
 func TestItemStaysSmall(t *testing.T) {
-	if n := unsafe.Sizeof(item{}); n > 48 {
-		t.Fatalf("item is %d bytes, want at most 48 (one per key)", n)
+	if n := unsafe.Sizeof(item{}); n > 16 {
+		t.Fatalf("item is %d bytes, want at most 16 (one per key)", n)
 	}
 }
 

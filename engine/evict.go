@@ -102,7 +102,7 @@ func (ix *index) evictable(it *item) bool {
 	if it.flags()&(itemRepl|itemDeleted|itemMarker|itemEvicted|itemLocal) != itemRepl {
 		return false
 	}
-	return (ix.policy != EvictVolatile && ix.policy != EvictVolatileTTL) || it.exp != 0
+	return (ix.policy != EvictVolatile && ix.policy != EvictVolatileTTL) || it.exp() != 0
 }
 
 // enqueue puts it at the newest end of its shard's queue if the policy
@@ -158,7 +158,8 @@ func (ix *index) toStub(s *shard, it *item) {
 		it.setFlags(it.flags() &^ itemCtypeX)
 	}
 	it.setCtype(0)
-	it.setKV(it.key(), nil)
+	h := it.header()
+	it.setRecord(h.key(), nil, h.ver, h.exp)
 	it.setFlags(it.flags() | itemEvicted)
 	if it.flags()&itemStubbed == 0 {
 		s.stubs.push(it)
@@ -198,7 +199,7 @@ func (ix *index) evictAt(e *Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it := s.t.get(e.Key, h)
-	if it == nil || it.flags()&(itemRepl|itemDeleted|itemMarker|itemEvicted) != itemRepl || it.ver != e.Version {
+	if it == nil || it.flags()&(itemRepl|itemDeleted|itemMarker|itemEvicted) != itemRepl || it.ver() != e.Version {
 		return
 	}
 	ix.toStub(s, it)
@@ -350,7 +351,7 @@ func (e *Engine) noteEviction(it *item) {
 		return // recovering: the next snapshot holds the stubs
 	}
 	e.ev.logMu.Lock()
-	e.ev.pending = append(e.ev.pending, Entry{Key: it.key(), Version: it.ver, Evicted: true})
+	e.ev.pending = append(e.ev.pending, Entry{Key: it.key(), Version: it.ver(), Evicted: true})
 	n := len(e.ev.pending)
 	e.ev.logMu.Unlock()
 	if n == 1 || n >= maxEvictRecord {

@@ -155,12 +155,12 @@ func fill(t *testing.T, e *Engine, from, to int, ttl func(i int) int64) (full in
 
 // capacity is how many keys of valueOf the budget of bound holds.
 func capacity(bound int64) int {
-	return int(budgetOf(bound) / (costItem + allocSize(16+fillValue)))
+	return int(budgetOf(bound) / (costItem + allocSize(recordSize(16, fillValue, 0))))
 }
 
 // fillCount is how many keys of valueOf make three times the bound.
 func fillCount(bound int64) int {
-	return int(3 * bound / (costItem + allocSize(16+fillValue)))
+	return int(3 * bound / (costItem + allocSize(recordSize(16, fillValue, 0))))
 }
 
 // TestFillAllKeys fills three times the bound under allkeys: the
@@ -187,7 +187,7 @@ func TestFillAllKeys(t *testing.T) {
 	if st.Evictions < int64(n-st.Keys) {
 		t.Errorf("%d evictions for %d keys gone", st.Evictions, n-st.Keys)
 	}
-	if st.StubsDropped == 0 || e.ix.stubMem.Load() > st.MemoryBudget/stubShareDen+costItem+allocSize(16) {
+	if st.StubsDropped == 0 || e.ix.stubMem.Load() > st.MemoryBudget/stubShareDen+costItem+allocSize(recordSize(16, 0, -1)) {
 		t.Errorf("stubs take %d bytes of a budget of %d, %d dropped", e.ix.stubMem.Load(), st.MemoryBudget, st.StubsDropped)
 	}
 	if !raceEnabled && peak > bound+rssOverhead {

@@ -143,13 +143,14 @@ func (d *deadlineHeap) down(i int) bool {
 // long as that entry is there.
 func (ix *index) slotDeadlines(s *shard, it *item) (repl, local int64) {
 	if it.flags()&itemRepl != 0 {
+		h := it.header()
 		switch {
 		case it.flags()&itemDeleted != 0:
-			repl = it.ver.WallTime().UnixNano() + ix.ttl
+			repl = h.ver.WallTime().UnixNano() + ix.ttl
 		case it.flags()&itemMarker != 0:
-			repl = it.exp + ix.ttl
+			repl = h.exp + ix.ttl
 		default:
-			repl = it.exp
+			repl = h.exp
 		}
 	}
 	if it.flags()&itemLocal != 0 {
@@ -228,8 +229,8 @@ func (ix *index) toMarker(s *shard, it *item) {
 		it.setFlags(it.flags() &^ itemCtypeX)
 	}
 	it.setCtype(0)
-	if it.vlen > 0 {
-		it.setKV(it.key(), nil)
+	if h := it.header(); h.vlen > 0 {
+		it.setRecord(h.key(), nil, h.ver, h.exp)
 	}
 	it.setFlags(it.flags()&^itemEvicted | itemMarker)
 }
@@ -243,10 +244,9 @@ func (ix *index) dropRepl(s *shard, it *item) {
 		delete(s.ctypes, it)
 	}
 	it.setFlags(it.flags() &^ (itemRepl | itemDeleted | itemMarker | itemEvicted | itemCtypeX))
-	it.ver, it.exp = Version{}, 0
 	it.setCtype(0)
-	if it.flags()&itemLocal != 0 && it.vlen > 0 {
-		it.setKV(key, nil) // free the value
+	if it.flags()&itemLocal != 0 {
+		it.setRecord(key, nil, Version{}, 0) // free the value
 	}
 }
 

@@ -109,9 +109,10 @@ func (a *stat) add(b stat) {
 // it takes in memory (see memory.go).
 func (s *shard) stat(it *item) stat {
 	f := it.flags()
-	st := stat{kbytes: int64(it.klen), vbytes: int64(it.vlen)}
-	st.mem = costItem + allocSize(int(it.klen+it.vlen))
-	if f&(itemDeleted|itemMarker) != 0 || it.exp != 0 {
+	h := it.header()
+	st := stat{kbytes: int64(h.klen), vbytes: int64(h.vlen)}
+	st.mem = costItem + allocSize(h.size())
+	if f&(itemDeleted|itemMarker) != 0 || h.exp != 0 {
 		st.mem += costDeadline
 	}
 	if f&itemCtypeX != 0 {
@@ -184,7 +185,7 @@ func (s *shard) wins(it *item, e *Entry) bool {
 		return true
 	}
 	if e.Local {
-		if it.flags()&itemRepl != 0 && e.Version.Compare(it.ver) <= 0 {
+		if it.flags()&itemRepl != 0 && e.Version.Compare(it.ver()) <= 0 {
 			return false
 		}
 		if it.flags()&itemLocal != 0 && e.Version.Compare(s.locals[it].ver) <= 0 {
@@ -192,7 +193,7 @@ func (s *shard) wins(it *item, e *Entry) bool {
 		}
 		return true
 	}
-	return it.flags()&itemRepl == 0 || e.Version.Compare(it.ver) > 0
+	return it.flags()&itemRepl == 0 || e.Version.Compare(it.ver()) > 0
 }
 
 // apply puts e into the index if it wins and reports whether it did. It
@@ -214,7 +215,7 @@ func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
 	created := it == nil
 	var before stat
 	if created {
-		it = &item{klen: uint32(len(e.Key)), hidx: -1}
+		it = &item{hidx: -1}
 	} else {
 		before = s.stat(it)
 	}
@@ -264,24 +265,23 @@ func (ix *index) setRepl(s *shard, it *item, e *Entry, h uint64, now int64) {
 // marker, without its bytes or content type. A content type the interner
 // has no room for is returned instead.
 func (ix *index) fillRepl(it *item, e *Entry, now int64) (ctype string, overflow bool) {
-	it.ver, it.exp = e.Version, e.ExpiresAt
 	const kinds = itemDeleted | itemMarker | itemEvicted
 	switch {
 	case e.Deleted:
-		it.setKV(e.Key, nil)
+		it.setRecord(e.Key, nil, e.Version, e.ExpiresAt)
 		it.setFlags(it.flags()&^kinds | itemRepl | itemDeleted)
 	case e.ExpiresAt != 0 && e.ExpiresAt <= now:
-		it.setKV(e.Key, nil)
+		it.setRecord(e.Key, nil, e.Version, e.ExpiresAt)
 		it.setFlags(it.flags()&^kinds | itemRepl | itemMarker)
 		it.setCtype(0)
 		return "", false
 	case e.Evicted: // a stub from the snapshot
-		it.setKV(e.Key, nil)
+		it.setRecord(e.Key, nil, e.Version, e.ExpiresAt)
 		it.setFlags(it.flags()&^kinds | itemRepl | itemEvicted)
 		it.setCtype(0)
 		return "", false
 	default:
-		it.setKV(e.Key, e.Value)
+		it.setRecord(e.Key, e.Value, e.Version, e.ExpiresAt)
 		it.setFlags(it.flags()&^kinds | itemRepl)
 	}
 	if id, ok := ix.ct.id(e.ContentType); ok {
@@ -311,7 +311,7 @@ func (ix *index) attachRepl(s *shard, it *item, h uint64, ctype string, overflow
 
 func (ix *index) setLocal(s *shard, it *item, e *Entry) {
 	if it.p.Load() == nil {
-		it.setKV(e.Key, nil)
+		it.setRecord(e.Key, nil, Version{}, 0)
 	}
 	if s.locals == nil {
 		s.locals = make(map[*item]*slot)
@@ -330,11 +330,12 @@ func (ix *index) newLocal(e *Entry) *slot {
 
 // replEntry is the item's replicated slot as an Entry (values alias).
 func (ix *index) replEntry(s *shard, it *item) Entry {
+	h := it.header()
 	e := Entry{
-		Key:       it.key(),
-		Value:     it.value(),
-		ExpiresAt: it.exp,
-		Version:   it.ver,
+		Key:       h.key(),
+		Value:     h.value(),
+		ExpiresAt: h.exp,
+		Version:   h.ver,
 		Deleted:   it.flags()&itemDeleted != 0,
 		Evicted:   it.flags()&itemEvicted != 0,
 	}
@@ -376,10 +377,14 @@ func (ix *index) visible(s *shard, it *item, now int64) (Entry, bool) {
 			return localEntry(it.key(), l), true
 		}
 	}
-	if it.flags()&(itemRepl|itemDeleted|itemEvicted) != itemRepl || (it.exp != 0 && it.exp <= now) {
+	if it.flags()&(itemRepl|itemDeleted|itemEvicted) != itemRepl {
 		return Entry{}, false
 	}
-	return ix.replEntry(s, it), true
+	e := ix.replEntry(s, it)
+	if e.ExpiresAt != 0 && e.ExpiresAt <= now {
+		return Entry{}, false
+	}
+	return e, true
 }
 
 func (ix *index) get(key string, now int64) (Entry, bool) {
@@ -411,7 +416,7 @@ func (ix *index) head(key string) (Version, bool) {
 	}
 	var v Version
 	if it.flags()&itemRepl != 0 {
-		v = it.ver
+		v = it.ver()
 	}
 	if it.flags()&itemLocal != 0 {
 		if l := s.locals[it]; l.ver.Compare(v) > 0 {

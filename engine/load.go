@@ -146,7 +146,7 @@ func validSlots(ents []Entry) bool {
 // without its bytes.
 func (ix *index) prepare(ents []Entry, now int64) loadedKey {
 	key := ents[0].Key
-	lk := loadedKey{it: &item{klen: uint32(len(key)), hidx: -1}, h: hashKey(key)}
+	lk := loadedKey{it: &item{hidx: -1}, h: hashKey(key)}
 	for i := range ents {
 		e := &ents[i]
 		ix.maxVer.note(e.Version)
@@ -158,7 +158,7 @@ func (ix *index) prepare(ents []Entry, now int64) loadedKey {
 		lk.rewrite = lk.it.flags()&itemMarker != 0 && (len(e.Value) > 0 || e.ContentType != "")
 	}
 	if lk.it.p.Load() == nil {
-		lk.it.setKV(key, nil)
+		lk.it.setRecord(key, nil, Version{}, 0)
 	}
 	return lk
 }

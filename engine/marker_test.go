@@ -174,8 +174,8 @@ func TestExpiryMarkerFreesTheValue(t *testing.T) {
 		s := &e.ix.shards[i]
 		s.mu.RLock()
 		s.t.each(func(it *item) {
-			if it.vlen != 0 || it.ctype() != 0 || it.flags()&itemCtypeX != 0 || it.flags()&itemMarker == 0 {
-				t.Errorf("marker %q: vlen %d ctype %d flags %b", it.key(), it.vlen, it.ctype(), it.flags())
+			if it.vlen() != 0 || it.ctype() != 0 || it.flags()&itemCtypeX != 0 || it.flags()&itemMarker == 0 {
+				t.Errorf("marker %q: vlen %d ctype %d flags %b", it.key(), it.vlen(), it.ctype(), it.flags())
 			}
 		})
 		s.mu.RUnlock()

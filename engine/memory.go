@@ -85,10 +85,10 @@ func budgetOf(maxMemory int64) int64 {
 // structures cost on a 64-bit machine with the index at its usual fill;
 // TestAccountingCoversHeap checks them against the heap.
 const (
-	// costItem: the item (48), its shard table slot (9 bytes at a load of
+	// costItem: the item (16), its shard table slot (9 bytes at a load of
 	// 1/2 to 3/4), its B-tree slot (8 bytes in nodes 1/2 to full) and its
 	// eviction or stub queue slot (8 bytes, with the slices' spare room).
-	costItem = 48 + 16 + 16 + 12
+	costItem = 16 + 16 + 16 + 12
 	// costDeadline: an entry in the deadline heap (16 bytes, with spare room).
 	costDeadline = 24
 	// costLocal: a node-local slot (its map entry and struct).
@@ -135,7 +135,7 @@ func allocSize(n int) int64 {
 // entryCost is what a new key holding e would be charged, at most: a
 // write is refused or makes room by this much before it goes in.
 func entryCost(e *Entry) int64 {
-	c := costItem + allocSize(len(e.Key)+len(e.Value))
+	c := costItem + allocSize(recordSize(len(e.Key), len(e.Value), e.ExpiresAt))
 	if e.ExpiresAt != 0 || e.Deleted {
 		c += costDeadline
 	}

@@ -17,8 +17,8 @@ func TestTableAgainstMap(t *testing.T) {
 			tb.del(key, h)
 			delete(want, key)
 		} else if want[key] == nil {
-			it := &item{klen: uint32(len(key))}
-			it.setKV(key, nil)
+			it := &item{}
+			it.setRecord(key, nil, Version{}, 0)
 			tb.put(it, h)
 			want[key] = it
 		}

@@ -86,7 +86,7 @@ func (c *lru) access(k int) bool {
 func zipfRun(tb testing.TB, requests, keys int) (sieve, lru float64, held int) {
 	tb.Helper()
 	value := make([]byte, 100)
-	perKey := costItem + allocSize(len("z-")+7+len(value)) + costDirty/4
+	perKey := costItem + allocSize(recordSize(len("z-")+7, len(value), 0)) + costDirty/4
 	// A budget for a tenth of the keys, plus the stubs' share.
 	budget := int64(keys/10) * perKey * stubShareDen / (stubShareDen - 1)
 	maxMemory := max((budget+reserveFixed)*reserveShareDen/(reserveShareDen-1), MinMaxMemory)
