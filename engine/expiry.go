@@ -256,7 +256,7 @@ func (ix *index) remove(s *shard, it *item, before stat, dirty bool) {
 	key := it.key()
 	s.t.del(key, hashKey(key))
 	ix.treeMu.Lock()
-	ix.tree.Delete(it)
+	ix.tree.delete(it)
 	ix.treeMu.Unlock()
 	ix.deadlines.set(it, 0)
 	if dirty {

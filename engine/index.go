@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/google/btree"
 )
 
 // shard holds the keys of one anti-entropy bucket.
@@ -32,7 +30,7 @@ type index struct {
 	leaves    [Leaves]atomic.Uint64
 	maxVer    maxVersion // the largest version applied or loaded
 	treeMu    sync.RWMutex
-	tree      *btree.BTreeG[*item]
+	tree      *ordered
 	ct        *interner
 	deadlines *deadlineHeap
 	ttl       int64 // tombstone TTL in nanoseconds
@@ -58,7 +56,7 @@ type index struct {
 
 func newIndex(tombstoneTTL time.Duration, bounded bool, policy Policy) *index {
 	ix := &index{
-		tree:      btree.NewG(32, lessItem),
+		tree:      newOrdered(),
 		ct:        newInterner(),
 		deadlines: newDeadlineHeap(),
 		ttl:       int64(tombstoneTTL),
@@ -236,7 +234,7 @@ func (ix *index) apply(e *Entry, now int64, dirty bool) bool {
 	if created {
 		s.t.put(it, h)
 		ix.treeMu.Lock()
-		ix.tree.ReplaceOrInsert(it)
+		ix.tree.insert(it)
 		ix.treeMu.Unlock()
 	}
 	ix.account(before, s.stat(it))

@@ -196,15 +196,6 @@ type slot struct {
 	deleted bool
 }
 
-// probe is a stand-in item for searching the ordered index by key.
-func probe(key string) *item {
-	it := &item{}
-	it.setRecord(key, nil, Version{}, 0)
-	return it
-}
-
-func lessItem(a, b *item) bool { return a.key() < b.key() }
-
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // interner maps content types to small ids so that an item holds two bytes

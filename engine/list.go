@@ -53,7 +53,7 @@ func (ix *index) treeChunk(prefix, start string, inclusive bool) ([]string, bool
 	more := false
 	ix.treeMu.RLock()
 	defer ix.treeMu.RUnlock()
-	ix.tree.AscendGreaterOrEqual(probe(start), func(it *item) bool {
+	ix.tree.ascend(start, func(it *item) bool {
 		k := it.key()
 		if !inclusive && k == start {
 			return true

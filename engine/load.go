@@ -164,23 +164,16 @@ func (ix *index) prepare(ents []Entry, now int64) loadedKey {
 }
 
 // attachBatch puts prepared keys into an index that holds none of them
-// yet: the ordered index takes the whole batch under one lock, then each key
+// yet: the ordered index takes the whole batch under one lock (a
+// snapshot's keys come in order, which fills its leaves), then each key
 // joins its shard. Slots already due go at once (after the ordered insert,
 // which their removal undoes), marking the key dirty so that the next
 // snapshot drops it; so does a value that became an expiry marker, so that
 // the next snapshot holds the marker without the value's bytes.
-//
-// A snapshot's batches come in key order, and a B-tree that takes keys in
-// order splits each full node in two and never adds to the left half
-// again: its nodes stay half full. Every other key of the batch first,
-// then the others, fills the nodes the first pass left half full.
 func (ix *index) attachBatch(b []loadedKey, now int64) {
 	ix.treeMu.Lock()
-	for i := 0; i < len(b); i += 2 {
-		ix.tree.ReplaceOrInsert(b[i].it)
-	}
-	for i := 1; i < len(b); i += 2 {
-		ix.tree.ReplaceOrInsert(b[i].it)
+	for i := range b {
+		ix.tree.insert(b[i].it)
 	}
 	ix.treeMu.Unlock()
 	var added stat

@@ -72,7 +72,7 @@ func TestLoadAcrossBatches(t *testing.T) {
 		t.Fatalf("Head(k000000) = %v, %v: the expired value must load as a marker", v, ok)
 	}
 	st := r.Stats()
-	if l := r.ix.tree.Len(); l != st.Keys+st.Tombstones {
+	if l := r.ix.tree.len(); l != st.Keys+st.Tombstones {
 		t.Fatalf("ordered index holds %d items, want %d (keys and tombstones)", l, st.Keys+st.Tombstones)
 	}
 	var listed []string

@@ -86,9 +86,10 @@ func budgetOf(maxMemory int64) int64 {
 // TestAccountingCoversHeap checks them against the heap.
 const (
 	// costItem: the item (16), its shard table slot (9 bytes at a load of
-	// 1/2 to 3/4), its B-tree slot (8 bytes in nodes 1/2 to full) and its
-	// eviction or stub queue slot (8 bytes, with the slices' spare room).
-	costItem = 16 + 16 + 16 + 12
+	// 1/2 to 3/4), its ordered index slot (8 bytes in leaves 2/3 to full)
+	// and its eviction or stub queue slot (8 bytes, with the slices' spare
+	// room).
+	costItem = 16 + 16 + 12 + 12
 	// costDeadline: an entry in the deadline heap (16 bytes, with spare room).
 	costDeadline = 24
 	// costLocal: a node-local slot (its map entry and struct).
