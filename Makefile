@@ -336,6 +336,7 @@ bench-memory: build
 fuzz:
 	CGO_ENABLED=1 $(GO) test ./wal -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 30s
 	CGO_ENABLED=1 $(GO) test ./engine -run '^$$' -fuzz FuzzDecodeEntries -fuzztime 30s
+	CGO_ENABLED=1 $(GO) test ./engine -run '^$$' -fuzz FuzzOrdered -fuzztime 30s
 	CGO_ENABLED=1 $(GO) test ./resp -run '^$$' -fuzz FuzzReader -fuzztime 30s
 	CGO_ENABLED=1 $(GO) test ./httpd -run '^$$' -fuzz FuzzParseTTL -fuzztime 30s
 	CGO_ENABLED=1 $(GO) test ./httpd -run '^$$' -fuzz FuzzParseRange -fuzztime 30s

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -15,7 +16,7 @@ func newTestItem(key string) *item {
 
 // check compares o with want (sorted keys) by a full walk, walks from a
 // few keys, and checks the leaves' invariants.
-func (o *ordered) check(t *testing.T, want []string) {
+func (o *ordered) check(t testing.TB, want []string) {
 	t.Helper()
 	if o.len() != len(want) {
 		t.Fatalf("len %d, want %d", o.len(), len(want))
@@ -209,4 +210,39 @@ func TestOrderedEdges(t *testing.T) {
 	if !slices.Equal(walked, want[from:from+3]) {
 		t.Fatalf("walk of three gives %v", walked)
 	}
+}
+
+// FuzzOrdered reads operations from the first 1,024 bytes of its input:
+// each byte inserts or deletes one of 512 keys (bit 0), the key chosen by
+// the other bits and a running offset, so runs of bytes make runs of keys
+// up and down. The set must match a sorted slice throughout.
+func FuzzOrdered(f *testing.F) {
+	f.Add([]byte{0, 2, 4, 6, 8, 1, 3, 5})
+	f.Add(bytes.Repeat([]byte{2}, 600))
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		ops = ops[:min(len(ops), 1024)]
+		o := newOrdered()
+		items := map[string]*item{}
+		var want []string
+		at := 0
+		for i, op := range ops {
+			at = (at + int(op>>1)) % 512
+			key := fmt.Sprintf("k%03d", at)
+			j, found := slices.BinarySearch(want, key)
+			switch {
+			case op&1 == 1 && found:
+				o.delete(items[key])
+				delete(items, key)
+				want = slices.Delete(want, j, j+1)
+			case op&1 == 0 && !found:
+				items[key] = newTestItem(key)
+				o.insert(items[key])
+				want = slices.Insert(want, j, key)
+			}
+			if i%128 == 127 {
+				o.check(t, want)
+			}
+		}
+		o.check(t, want)
+	})
 }
