@@ -439,9 +439,6 @@ func TestPartitionHeals(t *testing.T) {
 	}
 }
 
-// TestPutBatch: a batch's writes take effect as single writes do, each
-// above its key's version, reach the peers, and a batch that names a key
-// twice or carries a precondition changes nothing.
 // TestWriteBufferIsFreeOnReturn: a caller (the Redis protocol's reader)
 // may reuse the buffer of a write's value as soon as Put or PutBatch
 // returns: what peers receive, and what the call returned, are the
@@ -496,6 +493,9 @@ func TestWriteBufferIsFreeOnReturn(t *testing.T) {
 	}
 }
 
+// TestPutBatch: a batch's writes take effect as single writes do, each
+// above its key's version, reach the peers, and a batch that names a key
+// twice or carries a precondition changes nothing.
 func TestPutBatch(t *testing.T) {
 	c := newTestCluster(t, 2, nil)
 	a := c.nodes[0].node

@@ -62,10 +62,14 @@ func (o *ordered) find(key string) *leaf {
 	return l
 }
 
-// next is the leaf after l, or nil.
-func (o *ordered) next(l *leaf) *leaf {
+// next and prev are the leaves after and before l, or nil.
+func (o *ordered) next(l *leaf) *leaf { return o.beside(l, o.top.AscendGreaterOrEqual) }
+func (o *ordered) prev(l *leaf) *leaf { return o.beside(l, o.top.DescendLessOrEqual) }
+
+// beside walks the fences from l's, one way, to the first other leaf.
+func (o *ordered) beside(l *leaf, walk func(fenceRef, btree.ItemIteratorG[fenceRef])) *leaf {
 	var n *leaf
-	o.top.AscendGreaterOrEqual(fenceRef{fence: l.fence}, func(r fenceRef) bool {
+	walk(fenceRef{fence: l.fence}, func(r fenceRef) bool {
 		if r.l == l {
 			return true
 		}
@@ -73,19 +77,6 @@ func (o *ordered) next(l *leaf) *leaf {
 		return false
 	})
 	return n
-}
-
-// prev is the leaf before l, or nil.
-func (o *ordered) prev(l *leaf) *leaf {
-	var p *leaf
-	o.top.DescendLessOrEqual(fenceRef{fence: l.fence}, func(r fenceRef) bool {
-		if r.l == l {
-			return true
-		}
-		p = r.l
-		return false
-	})
-	return p
 }
 
 // search is the position of the first item of l whose key is at least

@@ -50,7 +50,7 @@ func (f *fakeCache) Put(_ context.Context, w cluster.Write) (engine.Entry, error
 	w.Value = slices.Clone(w.Value) // the caller's buffer is its own again on return
 	f.writes = append(f.writes, w)
 	f.clock++
-	ent := engine.Entry{Key: w.Key, Value: slices.Clone(w.Value), ContentType: w.ContentType,
+	ent := engine.Entry{Key: w.Key, Value: w.Value, ContentType: w.ContentType,
 		ExpiresAt: w.ExpiresAt, Version: engine.Version{Time: f.clock << 16, Node: 7}, Local: w.Local, Deleted: w.Delete}
 	if w.Delete {
 		delete(f.entries, w.Key)
