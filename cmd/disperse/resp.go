@@ -13,6 +13,7 @@ import (
 
 	"github.com/disperse/disperse/cluster"
 	"github.com/disperse/disperse/engine"
+	"github.com/disperse/disperse/internal/sockio"
 	"github.com/disperse/disperse/resp"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -66,6 +67,7 @@ func startRESP(cfg Config, cn *cluster.Node, eng *engine.Engine, log *slog.Logge
 		}
 		return nil, fmt.Errorf("resp port %d: %w", cfg.RESPPort, err)
 	}
+	ln = sockio.Listen(ln)
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}

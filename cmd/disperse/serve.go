@@ -25,6 +25,7 @@ import (
 	"github.com/disperse/disperse/engine"
 	"github.com/disperse/disperse/httpd"
 	"github.com/disperse/disperse/internal/memtrim"
+	"github.com/disperse/disperse/internal/sockio"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -372,7 +373,7 @@ func listenHTTP(cfg Config) (net.Listener, error) {
 	case err != nil:
 		return nil, fmt.Errorf("http port %d: %w", cfg.HTTPPort, err)
 	}
-	return ln, nil
+	return sockio.Listen(ln), nil
 }
 
 // checkGossipPort makes sure the gossip port is free on TCP and UDP before

@@ -1,0 +1,22 @@
+//go:build unix
+
+package sockio
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+const supported = true
+
+// rawRead and rawWrite are read(2) and write(2) without the scheduler's
+// system-call protocol; fd must be a non-blocking socket and b not empty.
+func rawRead(fd uintptr, b []byte) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return int(n), e
+}
+
+func rawWrite(fd uintptr, b []byte) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return int(n), e
+}
