@@ -97,6 +97,12 @@ type Config struct {
 	LogLevel slog.Level
 	// LogFormat is "text" or "json". Default text.
 	LogFormat string
+	// TimerSlack is the timer slack of the node's threads (applyTimerSlack);
+	// 0 keeps the one the process was started with.
+	TimerSlack time.Duration
+	// timerSlackErr is why TimerSlack could not be applied, logged at start.
+	timerSlackErr error
+
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests.
 	// Default 10s.
 	ShutdownTimeout time.Duration
@@ -202,6 +208,7 @@ func settings() []setting {
 		{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }},
 		{"log-format", "LOG_FORMAT", "text", "text or json", func(c *Config, v string) error { return parseFormat(v, &c.LogFormat) }},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "10s", "how long SIGTERM waits for in-flight requests", func(c *Config, v string) error { return parseDuration(v, false, &c.ShutdownTimeout) }},
+		{"timer-slack", "TIMER_SLACK", "1ms", "how late the kernel may fire the node's timers to save wake-ups (0 to 10ms); 0 keeps the system's", func(c *Config, v string) error { return parseTimerSlack(v, &c.TimerSlack) }},
 		{"max-memory", "MAX_MEMORY", "auto", "bound on the memory the node holds (e.g. 2GiB, at least 32MiB); auto: 3/4 of the container's memory limit when there is one, else none; none: no bound", func(c *Config, v string) error { return parseMaxMemory(v, &c.MaxMemory) }},
 		{"eviction", "EVICTION", "allkeys", "at --max-memory: allkeys (any key, by SIEVE), volatile (keys with a TTL), volatile-ttl (soonest expiry first) or noeviction (writes answer 507)", func(c *Config, v string) error { return parseEviction(v, &c.Eviction) }},
 		{"auth-file", "AUTH_FILE", "", "client tokens, one per line: name scope(read|write|admin) token", func(c *Config, v string) error { return parseAuthFile(v, c) }},
@@ -593,6 +600,24 @@ func parseDuration(v string, zeroOK bool, dst *time.Duration) error {
 	}
 	if d < 0 || (d == 0 && !zeroOK) {
 		return fmt.Errorf("%s must be positive", v)
+	}
+	*dst = d
+	return nil
+}
+
+// maxTimerSlack bounds --timer-slack: every timer of the node (deadlines,
+// the replication delay, gossip probes) may fire up to that much late.
+const maxTimerSlack = 10 * time.Millisecond
+
+func parseTimerSlack(v string, dst *time.Duration) error {
+	var d time.Duration
+	if v != "0" {
+		if err := parseDuration(v, false, &d); err != nil {
+			return err
+		}
+	}
+	if d > maxTimerSlack {
+		return fmt.Errorf("%s is more than %s", v, maxTimerSlack)
 	}
 	*dst = d
 	return nil

@@ -36,7 +36,7 @@ func TestParseServeDefaults(t *testing.T) {
 		AntiEntropyInterval: 30 * time.Second, ReadySyncTimeout: 10 * time.Second, MaxClockSkew: time.Minute,
 		WALSegmentBytes: 64 << 20, LogLevel: slog.LevelInfo, LogFormat: "text",
 		ShutdownTimeout: 10 * time.Second, MaxConns: 4096, MaxBlobTransfers: 64, BodyIdleTimeout: 30 * time.Second,
-		MaxBodyMemory: 256 << 20,
+		MaxBodyMemory: 256 << 20, TimerSlack: time.Millisecond,
 	}
 	if !reflect.DeepEqual(cfg, DefaultConfig()) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", DefaultConfig(), cfg)
@@ -105,6 +105,10 @@ func TestParseServePrecedence(t *testing.T) {
 			func(c Config) bool { return c.WALSegmentBytes == 4<<10 }},
 		{"largest log segment", []string{"--wal-segment-bytes", "4GiB"}, nil,
 			func(c Config) bool { return c.WALSegmentBytes == 4<<30 }},
+		{"timer slack off", nil, map[string]string{"TIMER_SLACK": "0"},
+			func(c Config) bool { return c.TimerSlack == 0 }},
+		{"largest timer slack", []string{"--timer-slack", "10ms"}, map[string]string{"TIMER_SLACK": "0"},
+			func(c Config) bool { return c.TimerSlack == 10*time.Millisecond }},
 		{"blob scrubbing", []string{"--blob-scrub-rate", "1MiB"}, map[string]string{"BLOB_SCRUB_INTERVAL": "1h", "BLOB_SCRUB_RATE": "5"},
 			func(c Config) bool { return c.BlobScrubInterval == time.Hour && c.BlobScrubRate == 1<<20 }},
 	}
@@ -163,6 +167,9 @@ func TestParseServeBadSettings(t *testing.T) {
 		{nil, map[string]string{"WAL_SEGMENT_BYTES": "1KiB"}, `bad setting --wal-segment-bytes (from WAL_SEGMENT_BYTES): "1KiB" is out of range 4KiB..4GiB`},
 		{[]string{"--wal-segment-bytes", "8GiB"}, nil, `bad setting --wal-segment-bytes: "8GiB" is out of range 4KiB..4GiB`},
 		{[]string{"--wal-segment-bytes", "0"}, nil, `bad setting --wal-segment-bytes: "0" is out of range 4KiB..4GiB`},
+		{[]string{"--timer-slack", "11ms"}, nil, `bad setting --timer-slack: 11ms is more than 10ms`},
+		{nil, map[string]string{"TIMER_SLACK": "-1ms"}, `bad setting --timer-slack (from TIMER_SLACK): -1ms must be positive`},
+		{[]string{"--timer-slack", "50"}, nil, `bad setting --timer-slack: "50" is not a duration (e.g. 300ms, 5s, 1h)`},
 		{nil, map[string]string{"LOG_LEVEL": "loud"}, `bad setting --log-level (from LOG_LEVEL): "loud" is not debug, info, warn or error`},
 		{[]string{"--log-format", "xml"}, nil, `bad setting --log-format: "xml" is not text or json`},
 		{[]string{"--http-port", "7946"}, nil, `bad setting --http-port: 7946 is also the gossip port`},

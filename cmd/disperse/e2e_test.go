@@ -368,3 +368,48 @@ func TestE2ELockedDirAndCleanStop(t *testing.T) {
 		t.Fatalf("SIGINT: exit status %d", code)
 	}
 }
+
+// TestE2ETimerSlackOnEveryThread: a node started with the defaults runs
+// every thread at a timer slack of 1 ms (set by running the binary again,
+// in the same process), and with --timer-slack 0 at the slack it was
+// started with.
+func TestE2ETimerSlackOnEveryThread(t *testing.T) {
+	needBinary(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("timer slack is a Linux thread attribute")
+	}
+	own, err := os.ReadFile("/proc/self/timerslack_ns")
+	if err != nil {
+		t.Skipf("this kernel does not show timer slack: %v", err)
+	}
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{nil, "1000000"},
+		{[]string{"--timer-slack", "0"}, strings.TrimSpace(string(own))},
+	} {
+		p := startNode(t, t.TempDir(), c.flags...)
+		p.waitReady(t)
+		pid := p.cmd.Process.Pid
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			// A thread's slack is shown under its own id, not in the task folder.
+			b, err := os.ReadFile("/proc/" + task.Name() + "/timerslack_ns")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(string(b)); got != c.want {
+				t.Errorf("flags %q: thread %s of %d has a timer slack of %s ns, want %s", c.flags, task.Name(), pid, got, c.want)
+			}
+		}
+		if len(tasks) < 2 {
+			t.Errorf("flags %q: %d threads, want the runtime's several", c.flags, len(tasks))
+		}
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}

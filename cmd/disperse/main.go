@@ -89,6 +89,8 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "disperse serve: %v\n", err)
 		return exitUsage
 	}
+	// First, while nothing else runs: it may execute the binary again.
+	cfg.timerSlackErr = applyTimerSlack(cfg.TimerSlack)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// A second signal after the first one kills the process the default way.

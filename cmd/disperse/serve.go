@@ -37,6 +37,9 @@ import (
 // error, if any, is one line fit for the user.
 func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 	log := newLogger(cfg, logw)
+	if cfg.timerSlackErr != nil {
+		log.Warn("timer slack not applied; running with the system's", "err", cfg.timerSlackErr)
+	}
 	if err := resolveAdvertise(ctx, &cfg); err != nil {
 		return err
 	}
