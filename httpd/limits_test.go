@@ -2,6 +2,7 @@ package httpd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/disperse/disperse/cluster"
 	"github.com/disperse/disperse/engine"
+	"github.com/disperse/disperse/internal/sockio"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -43,6 +45,7 @@ func startLive(t testing.TB, mod func(*Config), lcfg ListenerConfig) *liveServer
 		t.Fatal(err)
 	}
 	lcfg.Registerer = reg
+	ln = sockio.Listen(ln) // as the binary serves
 	lim, err := Listen(ln, lcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -484,6 +487,25 @@ func TestConnLimit(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+}
+
+// TestConnLimitHalfCloses: the refusal's answer is followed by the end of
+// the stream at once, while the client still has its side open, so a
+// client that reads to the end is not left waiting for the drain's timeout.
+func TestConnLimitHalfCloses(t *testing.T) {
+	ls := startLive(t, nil, ListenerConfig{MaxConns: 1})
+	held := rawRequest(t, ls.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	readAnswer(t, held, 10*time.Second)
+	c := rawRequest(t, ls.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(refuseTimeout / 2))
+	all, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading the refusal to its end: %v (got %q); want the end of the stream before the drain's %s", err, all, refuseTimeout)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(all)), nil)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("refusal %q: %v", all, err)
+	}
 }
 
 // TestConnLimitManyRefusals: a burst of connections far past the limit

@@ -168,8 +168,8 @@ func (l *limitListener) answerBusy(c net.Conn) {
 	if tc, ok := conn.(*tls.Conn); ok {
 		_ = tc.CloseWrite()
 	}
-	if tcp, ok := c.(*net.TCPConn); ok {
-		_ = tcp.CloseWrite()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok { // a TCP conn, raw or not
+		_ = cw.CloseWrite()
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(conn, refuseDrainBytes))
 }
