@@ -611,10 +611,8 @@ const maxTimerSlack = 10 * time.Millisecond
 
 func parseTimerSlack(v string, dst *time.Duration) error {
 	var d time.Duration
-	if v != "0" {
-		if err := parseDuration(v, false, &d); err != nil {
-			return err
-		}
+	if err := parseDuration(v, true, &d); err != nil {
+		return err
 	}
 	if d > maxTimerSlack {
 		return fmt.Errorf("%s is more than %s", v, maxTimerSlack)

@@ -126,33 +126,36 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.rd.p, c.rd.n, c.rd.errno = p, 0, 0
-	err := c.rc.Read(c.rd.do)
-	n, errno := c.rd.n, c.rd.errno
-	c.rd.p = nil
-	switch {
-	case err != nil:
-		return 0, c.opError("read", err)
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	n, err := c.run(&c.rd, p, false)
+	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 // Write writes all of p, or returns how much went out and why the rest did
 // not, as net.TCPConn's Write does.
-func (c *Conn) Write(p []byte) (int, error) {
-	c.wr.p, c.wr.n, c.wr.errno = p, 0, 0
-	err := c.rc.Write(c.wr.do)
-	n, errno := c.wr.n, c.wr.errno
-	c.wr.p = nil
+func (c *Conn) Write(p []byte) (int, error) { return c.run(&c.wr, p, true) }
+
+// run makes one Read (o is c.rd) or Write (o is c.wr) of p through the
+// RawConn and returns the bytes moved and the error as net reports it.
+func (c *Conn) run(o *op, p []byte, write bool) (int, error) {
+	o.p, o.n, o.errno = p, 0, 0
+	var err error
+	name := "read"
+	if write {
+		name = "write"
+		err = c.rc.Write(o.do)
+	} else {
+		err = c.rc.Read(o.do)
+	}
+	n, errno := o.n, o.errno
+	o.p = nil
 	switch {
 	case err != nil:
-		return n, c.opError("write", err)
+		return n, c.opError(name, err)
 	case errno != 0:
-		return n, c.opError("write", os.NewSyscallError("write", errno))
+		return n, c.opError(name, os.NewSyscallError(name, errno))
 	}
 	return n, nil
 }

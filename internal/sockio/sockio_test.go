@@ -171,30 +171,20 @@ func TestReadAndWriteAtOnce(t *testing.T) {
 		}
 	}()
 	var fromClient, fromServer int
-	go func() {
+	drain := func(c net.Conn, got *int) {
 		defer wg.Done()
 		p := make([]byte, 4096)
-		for fromClient < rounds*size {
-			n, err := server.Read(p)
+		for *got < rounds*size {
+			n, err := c.Read(p)
 			if err != nil {
-				t.Errorf("server Read: %v", err)
+				t.Errorf("Read: %v", err)
 				return
 			}
-			fromClient += n
+			*got += n
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		p := make([]byte, 4096)
-		for fromServer < rounds*size {
-			n, err := client.Read(p)
-			if err != nil {
-				t.Errorf("client Read: %v", err)
-				return
-			}
-			fromServer += n
-		}
-	}()
+	}
+	go drain(server, &fromClient)
+	go drain(client, &fromServer)
 	for i := 0; i < rounds; i++ {
 		if _, err := server.Write(bytes.Repeat([]byte{'s'}, size)); err != nil {
 			t.Fatalf("server Write: %v", err)
@@ -214,5 +204,32 @@ func TestWrapLeavesOtherConnsAlone(t *testing.T) {
 	defer b.Close()
 	if got := Wrap(a); got != a {
 		t.Fatalf("Wrap(net.Pipe end) = %T, want the conn itself", got)
+	}
+}
+
+// TestReadAndWriteAllocateNothing: the callbacks are bound once, so a Read
+// or a Write on the hot path costs no allocation.
+func TestReadAndWriteAllocateNothing(t *testing.T) {
+	server, client := pair(t)
+	if !supported {
+		t.Skip("no raw system calls here")
+	}
+	msg, p := []byte("+OK\r\n"), make([]byte, 64)
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := server.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(client, p[:len(msg)]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := server.Read(p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations a round trip, want 0", allocs)
 	}
 }
