@@ -60,6 +60,37 @@ func TestE2EEdgesOnDefaults(t *testing.T) {
 		t.Fatalf("SET of a key that is not UTF-8 over RESP: %q %v", line, err)
 	}
 
+	// Clients that reset their connections halfway through a request, on
+	// both listeners: once the node has closed their connections it logs no
+	// panic, and it serves the next client.
+	const httpOpen, respOpen = "disperse_http_connections_open", "disperse_resp_connected_clients"
+	before := scrape(t, p)
+	for _, c := range []struct{ addr, half string }{
+		{strings.TrimPrefix(p.url, "http://"), "PUT /cache/k HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"},
+		{p.resp, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc"},
+	} {
+		for i := 0; i < 20; i++ {
+			rc, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.WriteString(rc, c.half)
+			rc.(*net.TCPConn).SetLinger(0)
+			rc.Close()
+		}
+	}
+	waitFor(t, 10*time.Second, "the reset connections closed", func() bool {
+		m := scrape(t, p)
+		return m[httpOpen] <= before[httpOpen] && m[respOpen] <= before[respOpen]
+	})
+	if log := p.stderr.String(); strings.Contains(log, "panic") {
+		t.Fatalf("the node logged a panic after clients reset their connections:\n%s", tail(log, 20))
+	}
+	do(http.MethodPut, "/cache/after", "v")
+	if resp := do(http.MethodGet, "/cache/after", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET after clients reset their connections: %d", resp.StatusCode)
+	}
+
 	for _, l := range strings.Split(p.stderr.String(), "\n") {
 		var m map[string]any
 		if json.Unmarshal([]byte(l), &m) != nil || m["msg"] != "recovered" {

@@ -88,8 +88,11 @@ func (o *op) read(fd uintptr) bool {
 			continue
 		case syscall.EAGAIN:
 			return false
+		case 0:
+			o.n = n
+		default: // n is -1 here; a Read that fails moved nothing
+			o.errno = errno
 		}
-		o.n, o.errno = n, errno
 		return true
 	}
 }

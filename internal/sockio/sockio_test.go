@@ -156,6 +156,35 @@ func TestWriteToAGonePeerFails(t *testing.T) {
 	}
 }
 
+// TestReadFromAResetPeerFails: a Read on a connection the peer reset
+// returns the system's error and a count of zero. A negative count (the -1
+// of a failed read(2)) makes bufio, and with it net/http, panic.
+func TestReadFromAResetPeerFails(t *testing.T) {
+	server, client := pair(t)
+	if _, err := client.Write([]byte("unread")); err != nil {
+		t.Fatal(err)
+	}
+	client.(*net.TCPConn).SetLinger(0)
+	client.Close() // unread data on the peer's side: a reset, not an end
+	buf := make([]byte, 64)
+	var n int
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for err == nil && time.Now().Before(deadline) {
+		n, err = server.Read(buf)
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("Read from a reset peer: %d, %v; want ECONNRESET", n, err)
+	}
+	if n != 0 {
+		t.Fatalf("Read from a reset peer returned %d bytes with its error; want 0", n)
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "read" {
+		t.Fatalf("Read from a reset peer: %T %v; want a *net.OpError of op read", err, err)
+	}
+}
+
 // TestReadAndWriteAtOnce runs a Read and a Write on one Conn together, as
 // an HTTP server does (its background read of the next request while the
 // handler writes). Under -race a state shared between the two fails it.
