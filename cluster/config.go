@@ -103,8 +103,10 @@ type Config struct {
 
 	// RecentBytes bounds the memory of this node's own writes of the last
 	// few seconds (their keys and versions), kept to send again to a peer
-	// that turns alive (see recentWindow). Default 8 MiB; a node with a
-	// memory bound gives it a share of that bound.
+	// that turns alive (see recentWindow). Default 1 MiB, about 16,000
+	// writes; a node that took more in the window has the syncer repair a
+	// peer that turns alive instead. A node with a memory bound gives it a
+	// share of that bound.
 	RecentBytes int
 
 	// BatchBytes caps the encoded size of one replication batch.
@@ -182,7 +184,7 @@ func DefaultConfig() Config {
 		GossipPort:          7946,
 		TombstoneTTL:        24 * time.Hour,
 		ReplicationQueue:    65536,
-		RecentBytes:         8 << 20,
+		RecentBytes:         1 << 20,
 		BatchBytes:          256 << 10,
 		BatchDelay:          10 * time.Millisecond,
 		AntiEntropyInterval: 30 * time.Second,

@@ -53,12 +53,14 @@
 // peer and counts it, and a batch that fails to send is dropped the same
 // way; either marks the peer, and the node syncs with it within a second.
 // The replicator also keeps the keys and versions of the node's own writes
-// of the last 10 s (at most Config.RecentBytes, 8 MiB by default, about 60
+// of the last 10 s (at most Config.RecentBytes, 1 MiB by default, about 60
 // bytes a write; forgotten once older) and queues those still the newest
 // of their key, as the store holds them, for a peer that turns alive
 // (outside its lock: writes do not wait for the lookups): two nodes
 // see each other turn alive a gossip round or more apart, and a write
-// taken in that gap would reach neither the queue nor the peer's sync. One
+// taken in that gap would reach neither the queue nor the peer's sync.
+// When the window held more writes than that, the peer is marked and
+// synced with within a second instead. One
 // sender per peer waits BatchDelay for a small queue to grow, then drains
 // it in batches of up to BatchBytes sent with memberlist's SendReliable:
 //

@@ -271,9 +271,9 @@ func TestEngineAndClusterConfigFromSettings(t *testing.T) {
 	if c := clusterConfig(cfg, log, nil); c.RecentBytes != cluster.DefaultConfig().RecentBytes {
 		t.Fatalf("recent writes %d without a memory bound", c.RecentBytes)
 	}
-	cfg.MaxMemory = 64 << 20
-	if c := clusterConfig(cfg, log, nil); c.RecentBytes != 2<<20 {
-		t.Fatalf("recent writes %d at a 64 MiB bound, want 2 MiB", c.RecentBytes)
+	cfg.MaxMemory = 16 << 20
+	if c := clusterConfig(cfg, log, nil); c.RecentBytes != 512<<10 {
+		t.Fatalf("recent writes %d at a 16 MiB bound, want 512 KiB", c.RecentBytes)
 	}
 }
 
