@@ -245,11 +245,25 @@ func pipeSets(t *testing.T, p *proc, prefix string, count, size int) {
 // TestE2EMemoryReturnedWhenQuiet: a node on defaults (no bound) that took
 // a burst of writes gives the heap's free memory back once it is quiet,
 // instead of staying resident at the heap's high-water mark (twice the
-// index and more, for as long as no allocation makes the collector run).
+// index and more, for as long as no allocation makes the collector run);
+// and once ready it has let go of the binary's pages that only starting
+// used.
 func TestE2EMemoryReturnedWhenQuiet(t *testing.T) {
 	needBinary(t)
 	p := startNode(t, t.TempDir())
 	p.waitReady(t)
+	// Ready, the node has let go of the binary's pages that starting
+	// touched.
+	waitFor(t, 10*time.Second, "the code pages released line", func() bool {
+		_, ok := p.logLine("code pages released")
+		return ok
+	})
+	l, _ := p.logLine("code pages released")
+	before, _ := l["resident_bytes_before"].(float64)
+	after, _ := l["resident_bytes_after"].(float64)
+	if before <= 0 || after >= before {
+		t.Fatalf("code pages resident %v bytes before the release and %v after", before, after)
+	}
 	const keys, size = 100_000, 1000
 	// The second pass leaves the first pass's values behind as garbage.
 	pipeSets(t, p, "q-", keys, size)
