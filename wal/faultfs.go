@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"io"
 	"os"
 	"sync"
@@ -158,6 +159,27 @@ func (f *faultFile) room() int64 {
 		return 0
 	}
 	return fi.Size() - off
+}
+
+// Allocate fails as a write would (the write error, or ENOSPC past the
+// file's size while the disk is full), else passes to the base file.
+func (f *faultFile) Allocate(off, n int64) error {
+	if err := f.fs.get(&f.fs.writeErr); err != nil {
+		return &os.PathError{Op: "fallocate", Path: f.name, Err: err}
+	}
+	f.fs.mu.Lock()
+	full := f.fs.diskFull
+	f.fs.mu.Unlock()
+	if full {
+		if fi, err := f.File.Stat(); err != nil || off+n > fi.Size() {
+			return &os.PathError{Op: "fallocate", Path: f.name, Err: syscall.ENOSPC}
+		}
+	}
+	a, ok := f.File.(allocator)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	return a.Allocate(off, n)
 }
 
 func (f *faultFile) Sync() error {

@@ -22,17 +22,19 @@ type filePipeline struct {
 	fs    FS
 	dir   string
 	size  int64
+	zeros bool // preallocate by writing zeros, not reserve
 	filec chan preparedFile
 	want  chan struct{} // a caller of next asks for a fresh attempt
 	stop  chan struct{}
 	wg    sync.WaitGroup
 }
 
-func newFilePipeline(fs FS, dir string, size int64) *filePipeline {
+func newFilePipeline(fs FS, dir string, size int64, zeros bool) *filePipeline {
 	p := &filePipeline{
 		fs:    fs,
 		dir:   dir,
 		size:  size,
+		zeros: zeros,
 		filec: make(chan preparedFile),
 		want:  make(chan struct{}),
 		stop:  make(chan struct{}),
@@ -101,7 +103,11 @@ func (p *filePipeline) prepare(count int) preparedFile {
 		_ = p.fs.Remove(path)
 		return preparedFile{err: ioError(op, path, 0, err)}
 	}
-	if err := preallocate(f, 0, p.size); err != nil {
+	alloc := reserve
+	if p.zeros {
+		alloc = preallocate
+	}
+	if err := alloc(f, 0, p.size); err != nil {
 		return fail("preallocate", err)
 	}
 	if err := f.Sync(); err != nil {

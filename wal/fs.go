@@ -72,6 +72,44 @@ func preallocate(f File, from, to int64) error {
 	return nil
 }
 
+// allocator is a File that can reserve blocks without writing them.
+type allocator interface {
+	// Allocate reserves [off, off+n), growing the file to cover it; the
+	// blocks read as zeros. errors.ErrUnsupported: the file system cannot.
+	Allocate(off, n int64) error
+}
+
+// Allocate is fallocate(2).
+func (f osFile) Allocate(off, n int64) error {
+	for {
+		switch err := unix.Fallocate(int(f.Fd()), 0, off, n); err {
+		case nil:
+			return nil
+		case unix.EINTR:
+		case unix.EOPNOTSUPP, unix.ENOSYS:
+			return errors.ErrUnsupported
+		default:
+			return &os.PathError{Op: "fallocate", Path: f.Name(), Err: err}
+		}
+	}
+}
+
+// reserve allocates [from, to) of f without writing it where the file
+// system can (allocator), and by writing zeros where it cannot. That suits
+// a log that does not fsync every commit, where the first write into each
+// block converting its extent costs nothing that matters (see doc.go).
+func reserve(f File, from, to int64) error {
+	if from >= to {
+		return nil
+	}
+	if a, ok := f.(allocator); ok {
+		if err := a.Allocate(from, to-from); !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	return preallocate(f, from, to)
+}
+
 // ioError wraps err from an operation on file at offset in ErrDiskFull or
 // ErrIO, keeping err reachable with errors.Is.
 func ioError(op, file string, off int64, err error) error {

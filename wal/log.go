@@ -73,7 +73,8 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.pipe = newFilePipeline(l.fs, dir, o.SegmentBytes)
+	// Zeros only where every commit fsyncs (see doc.go).
+	l.pipe = newFilePipeline(l.fs, dir, o.SegmentBytes, o.Sync == SyncAlways)
 	if len(segs) == 0 {
 		err = l.create()
 	} else {
