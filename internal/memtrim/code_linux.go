@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,12 +14,14 @@ import (
 type codeMapping struct {
 	start, end uintptr
 	rss        int64
+	anon       int64 // pages copied on write (relocations): not the file's
 }
 
 // codeMappings reads from smaps (the text of /proc/self/smaps) the
 // mappings of exe that are private and not writable, with what each has
 // resident. A writable mapping (the data segment) is never among them: its
-// pages may differ from the file.
+// pages may differ from the file; nor is one with pages of its own
+// (anonymous), such as relocations made read-only after they were written.
 func codeMappings(smaps []byte, exe string) []codeMapping {
 	var out []codeMapping
 	cur := -1
@@ -31,9 +34,14 @@ func codeMappings(smaps []byte, exe string) []codeMapping {
 			continue
 		}
 		if addr, ok := strings.CutSuffix(f[0], ":"); ok {
-			if addr == "Rss" && cur >= 0 && len(f) >= 2 {
+			if cur >= 0 && len(f) >= 2 {
 				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				out[cur].rss = kb << 10
+				switch addr {
+				case "Rss":
+					out[cur].rss = kb << 10
+				case "Anonymous":
+					out[cur].anon = kb << 10
+				}
 			}
 			continue
 		}
@@ -51,7 +59,7 @@ func codeMappings(smaps []byte, exe string) []codeMapping {
 		out = append(out, codeMapping{start: uintptr(start), end: uintptr(end)})
 		cur = len(out) - 1
 	}
-	return out
+	return slices.DeleteFunc(out, func(m codeMapping) bool { return m.anon != 0 })
 }
 
 // residentCode sums what ms have resident.

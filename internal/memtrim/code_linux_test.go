@@ -8,8 +8,8 @@ import (
 // TestCodeMappingsPicksTheExecutablesReadOnlyPages: of a process's
 // mappings only those of its own executable that are private and not
 // writable are released; the data segment (writable), other files,
-// anonymous memory and a path that merely starts like the executable's
-// are not.
+// anonymous memory, a path that merely starts like the executable's and
+// a read-only mapping with pages copied on write are not.
 func TestCodeMappingsPicksTheExecutablesReadOnlyPages(t *testing.T) {
 	smaps := `00400000-01216000 r-xp 00000000 fd:01 1234 /opt/disperse/bin/disperse
 Size:              14424 kB
@@ -29,6 +29,9 @@ Rss:                  64 kB
 Rss:                  32 kB
 7f0000400000-7f0000500000 r--p 00000000 fd:01 55 /data/snapshot.db
 Rss:                 400 kB
+7f0000600000-7f0000700000 r--p 01d00000 fd:01 1234 /opt/disperse/bin/disperse
+Rss:                  16 kB
+Anonymous:             8 kB
 `
 	got := codeMappings([]byte(smaps), "/opt/disperse/bin/disperse")
 	want := []codeMapping{
