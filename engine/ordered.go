@@ -2,13 +2,24 @@ package engine
 
 import (
 	"strings"
+	"unsafe"
 
 	"github.com/google/btree"
 )
 
 // leafCap is how many items a leaf of the ordered index holds: with its
-// fence and count a leaf is 1,024 bytes, a size class of its own.
-const leafCap = 125
+// fence and count a leaf is 1,016 bytes, and the allocation header Go puts
+// before every object of more than 512 bytes that holds pointers makes it
+// 1,024, a size class of its own. (At 125 items it took the 1,152-byte
+// class: 128 bytes lost a leaf.)
+const leafCap = 124
+
+// The leaf and its allocation header fill the 1,024-byte size class.
+var _ [0]struct{} = [unsafe.Sizeof(leaf{}) + mallocHeader - 1024]struct{}{}
+
+// mallocHeader is the allocation header of an object of more than 512
+// bytes with pointers.
+const mallocHeader = 8
 
 // ordered is the index's ordered set of items, by key, for List: sorted
 // leaves of up to leafCap item pointers, found through a B-tree of their
