@@ -162,6 +162,13 @@ func cleanEnv() []string {
 // flags; the test's end kills it if it still runs.
 func startNode(t testing.TB, dataDir string, extra ...string) *proc {
 	t.Helper()
+	return startNodeWith(t, dataDir, nil, extra...)
+}
+
+// startNodeWith is startNode with prep, when not nil, given the command
+// to change before it starts.
+func startNodeWith(t testing.TB, dataDir string, prep func(*exec.Cmd), extra ...string) *proc {
+	t.Helper()
 	httpPort, gossipPort, respPort := freePort(t), freePort(t), freePort(t)
 	args := append([]string{"serve", "--name", "e2e", "--bind", "127.0.0.1",
 		"--http-port", fmt.Sprint(httpPort), "--gossip-port", fmt.Sprint(gossipPort),
@@ -175,6 +182,9 @@ func startNode(t testing.TB, dataDir string, extra ...string) *proc {
 	}
 	p.cmd.Env = cleanEnv()
 	p.cmd.Stderr = p.stderr
+	if prep != nil {
+		prep(p.cmd)
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -389,27 +399,78 @@ func TestE2ETimerSlackOnEveryThread(t *testing.T) {
 		{nil, "1000000"},
 		{[]string{"--timer-slack", "0"}, strings.TrimSpace(string(own))},
 	} {
-		p := startNode(t, t.TempDir(), c.flags...)
-		p.waitReady(t)
-		pid := p.cmd.Process.Pid
-		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		t.Run(fmt.Sprintf("flags %q", c.flags), func(t *testing.T) {
+			p := startNode(t, t.TempDir(), c.flags...)
+			p.waitReady(t)
+			checkThreadSlack(t, p.cmd.Process.Pid, c.want)
+		})
+	}
+}
+
+// checkThreadSlack fails the test unless every thread of pid, and there
+// are several, has a timer slack of want nanoseconds.
+func checkThreadSlack(t *testing.T, pid int, want string) {
+	t.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		// A thread's slack is shown under its own id, not in the task folder.
+		b, err := os.ReadFile("/proc/" + task.Name() + "/timerslack_ns")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, task := range tasks {
-			// A thread's slack is shown under its own id, not in the task folder.
-			b, err := os.ReadFile("/proc/" + task.Name() + "/timerslack_ns")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := strings.TrimSpace(string(b)); got != c.want {
-				t.Errorf("flags %q: thread %s of %d has a timer slack of %s ns, want %s", c.flags, task.Name(), pid, got, c.want)
-			}
+		if got := strings.TrimSpace(string(b)); got != want {
+			t.Errorf("thread %s of %d has a timer slack of %s ns, want %s", task.Name(), pid, got, want)
 		}
-		if len(tasks) < 2 {
-			t.Errorf("flags %q: %d threads, want the runtime's several", c.flags, len(tasks))
-		}
-		p.cmd.Process.Kill()
-		<-p.done
+	}
+	if len(tasks) < 2 {
+		t.Errorf("%d threads in %d, want the runtime's several", len(tasks), pid)
+	}
+}
+
+// TestE2ERemovedBinary: a node whose binary file is gone from its path by
+// the time it runs itself again for the timer slack (removed, or replaced
+// by an upgrade in place) runs the very file it started from, and lets go
+// of that file's start-up pages. The binary is removed before the node
+// starts, which runs it through a descriptor still open on it.
+func TestE2ERemovedBinary(t *testing.T) {
+	needBinary(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("timer slack and code pages are Linux matters")
+	}
+	if _, err := os.ReadFile("/proc/self/timerslack_ns"); err != nil {
+		t.Skipf("this kernel does not show timer slack: %v", err)
+	}
+	b, err := os.ReadFile(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "disperse")
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	p := startNodeWith(t, t.TempDir(), func(c *exec.Cmd) {
+		c.Path, c.ExtraFiles = "/proc/self/fd/3", []*os.File{f}
+	})
+	p.waitReady(t)
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.cmd.Process.Pid)); err != nil || !strings.HasSuffix(exe, " (deleted)") {
+		t.Fatalf("the node runs %q (%v), want the removed file", exe, err)
+	}
+	checkThreadSlack(t, p.cmd.Process.Pid, "1000000")
+	l, ok := p.logLine("code pages released")
+	before, _ := l["resident_bytes_before"].(float64)
+	after, _ := l["resident_bytes_after"].(float64)
+	if !ok || before <= 0 || after >= before {
+		t.Fatalf("code pages resident %v bytes before the release and %v after (line found: %v)", before, after, ok)
 	}
 }

@@ -27,7 +27,7 @@ import (
 //
 // A thread sets its own slack (prctl), threads take their creator's, and
 // execve keeps it; the monitor thread starts before main. So applyTimerSlack
-// sets the slack on this thread and executes the binary again with the same
+// sets the slack on this thread and executes its binary again with the same
 // arguments and environment (the process keeps its id), and the new image
 // starts every thread with it. It returns nil without doing anything when
 // d is 0 or is the slack already; otherwise it returns only on failure,
@@ -45,9 +45,14 @@ func applyTimerSlack(d time.Duration) error {
 	if int64(cur) == d.Nanoseconds() {
 		return nil
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the binary to run again: %w", err)
+	// The process's own executable file, even when its path has since been
+	// given to another file (an upgrade in place) or removed; the path
+	// where /proc is not mounted.
+	exe := "/proc/self/exe"
+	if _, err := os.Stat(exe); err != nil {
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("find the binary to run again: %w", err)
+		}
 	}
 	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(d.Nanoseconds()), 0, 0, 0); err != nil {
 		return fmt.Errorf("set the timer slack: %w", err)

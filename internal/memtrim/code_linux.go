@@ -3,6 +3,7 @@ package memtrim
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"slices"
 	"strconv"
@@ -18,9 +19,12 @@ type codeMapping struct {
 }
 
 // codeMappings reads from smaps (the text of /proc/self/smaps) the
-// mappings of exe that are private and not writable, with what each has
-// resident. A writable mapping (the data segment) is never among them: its
-// pages may differ from the file; nor is one with pages of its own
+// mappings of the executable file exe that are private and not writable,
+// with what each has resident. exe is the path as the kernel shows it for
+// the process's executable (/proc/self/exe), " (deleted)" included when
+// the file was since removed or replaced: the same string smaps shows for
+// its mappings. A writable mapping (the data segment) is never among them:
+// its pages may differ from the file; nor is one with pages of its own
 // (anonymous), such as relocations made read-only after they were written.
 func codeMappings(smaps []byte, exe string) []codeMapping {
 	var out []codeMapping
@@ -71,9 +75,10 @@ func residentCode(ms []codeMapping) int64 {
 	return n
 }
 
-// ownCode reads this process's executable mappings.
+// ownCode reads this process's executable mappings. os.Executable is not
+// used: it drops the " (deleted)" that smaps keeps.
 func ownCode() ([]codeMapping, error) {
-	exe, err := os.Executable()
+	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +102,9 @@ func ReleaseCode() (CodePages, error) {
 	ms, err := ownCode()
 	if err != nil {
 		return CodePages{}, err
+	}
+	if len(ms) == 0 {
+		return CodePages{}, errors.New("memtrim: no read-only mapping of the executable in /proc/self/smaps")
 	}
 	p := CodePages{Before: residentCode(ms)}
 	for _, m := range ms {

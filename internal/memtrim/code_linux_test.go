@@ -6,34 +6,38 @@ import (
 )
 
 // TestCodeMappingsPicksTheExecutablesReadOnlyPages: of a process's
-// mappings only those of its own executable that are private and not
-// writable are released; the data segment (writable), other files,
-// anonymous memory, a path that merely starts like the executable's and
-// a read-only mapping with pages copied on write are not.
+// mappings only those of its own executable file (here one removed since
+// it started) that are private and not writable are released; the data
+// segment (writable), other files (one at the path the executable had), a
+// shared mapping, anonymous memory and a read-only mapping with pages
+// copied on write are not.
 func TestCodeMappingsPicksTheExecutablesReadOnlyPages(t *testing.T) {
-	smaps := `00400000-01216000 r-xp 00000000 fd:01 1234 /opt/disperse/bin/disperse
+	smaps := `00400000-01216000 r-xp 00000000 fd:01 1234 /opt/disperse/bin/disperse (deleted)
 Size:              14424 kB
 Rss:                9460 kB
 Pss:                9460 kB
-01216000-0202e000 r--p 00e16000 fd:01 1234 /opt/disperse/bin/disperse
+Anonymous:             0 kB
+01216000-0202e000 r--p 00e16000 fd:01 1234 /opt/disperse/bin/disperse (deleted)
 Size:              14432 kB
 Rss:                7880 kB
-0202e000-020e8000 rw-p 01c2e000 fd:01 1234 /opt/disperse/bin/disperse
+0202e000-020e8000 rw-p 01c2e000 fd:01 1234 /opt/disperse/bin/disperse (deleted)
 Size:                744 kB
 Rss:                 488 kB
 020e8000-02200000 rw-p 00000000 00:00 0
 Rss:                 100 kB
-7f0000000000-7f0000100000 r--p 00000000 fd:01 99 /opt/disperse/bin/disperse-old
+7f0000000000-7f0000100000 r--p 00000000 fd:01 99 /opt/disperse/bin/disperse
 Rss:                  64 kB
-7f0000200000-7f0000300000 r--s 00000000 fd:01 77 /opt/disperse/bin/disperse
+7f0000100000-7f0000180000 r--p 00000000 fd:01 98 /opt/disperse/bin/disperse (deleted)x
+Rss:                  32 kB
+7f0000200000-7f0000300000 r--s 00000000 fd:01 1234 /opt/disperse/bin/disperse (deleted)
 Rss:                  32 kB
 7f0000400000-7f0000500000 r--p 00000000 fd:01 55 /data/snapshot.db
 Rss:                 400 kB
-7f0000600000-7f0000700000 r--p 01d00000 fd:01 1234 /opt/disperse/bin/disperse
+7f0000600000-7f0000700000 r--p 01d00000 fd:01 1234 /opt/disperse/bin/disperse (deleted)
 Rss:                  16 kB
 Anonymous:             8 kB
 `
-	got := codeMappings([]byte(smaps), "/opt/disperse/bin/disperse")
+	got := codeMappings([]byte(smaps), "/opt/disperse/bin/disperse (deleted)")
 	want := []codeMapping{
 		{start: 0x400000, end: 0x1216000, rss: 9460 << 10},
 		{start: 0x1216000, end: 0x202e000, rss: 7880 << 10},
