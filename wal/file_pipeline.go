@@ -90,6 +90,16 @@ func (p *filePipeline) run() {
 	}
 }
 
+// allocate preallocates [from, to) of f the way the log's sync mode wants:
+// zeros for a log that fsyncs every commit, a reservation otherwise (see
+// doc.go). The active segment grown at open goes through it too.
+func (p *filePipeline) allocate(f File, from, to int64) error {
+	if p.zeros {
+		return preallocate(f, from, to)
+	}
+	return reserve(f, from, to)
+}
+
 // prepare makes one preallocated file. Each gets its own name, so a file
 // handed out is never touched by the next one being made.
 func (p *filePipeline) prepare(count int) preparedFile {
@@ -103,11 +113,7 @@ func (p *filePipeline) prepare(count int) preparedFile {
 		_ = p.fs.Remove(path)
 		return preparedFile{err: ioError(op, path, 0, err)}
 	}
-	alloc := reserve
-	if p.zeros {
-		alloc = preallocate
-	}
-	if err := alloc(f, 0, p.size); err != nil {
+	if err := p.allocate(f, 0, p.size); err != nil {
 		return fail("preallocate", err)
 	}
 	if err := f.Sync(); err != nil {

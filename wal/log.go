@@ -160,7 +160,7 @@ func (l *Log) scanFile(seg *segment, last bool) (int64, File, int64, error) {
 func (l *Log) openActive(f File, size int64, seg segment) error {
 	capacity := max(size, l.opts.SegmentBytes)
 	if size < capacity {
-		if err := preallocate(f, size, capacity); err != nil {
+		if err := l.pipe.allocate(f, size, capacity); err != nil {
 			return ioError("preallocate", seg.path, size, err)
 		}
 		if err := f.Sync(); err != nil {

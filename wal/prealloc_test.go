@@ -60,3 +60,28 @@ func TestOnlySyncAlwaysWritesZeros(t *testing.T) {
 		}
 	}
 }
+
+// TestActiveSegmentGrownAsTheModeWants: a log reopened with larger
+// segments grows its active segment at open as it prepares new ones: with
+// zeros when every commit fsyncs, by a reservation otherwise.
+func TestActiveSegmentGrownAsTheModeWants(t *testing.T) {
+	for _, mode := range []SyncMode{SyncAlways, SyncNever} {
+		dir := t.TempDir()
+		l := openLog(t, dir, &Options{Sync: mode, SegmentBytes: 4096})
+		if _, err := l.Append([]byte("one")); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fs := NewFaultFS(nil)
+		l = openLog(t, dir, &Options{Sync: mode, SegmentBytes: 1 << 20, FS: fs})
+		writes, _ := fs.Counts()
+		if mode == SyncAlways && writes == 0 || mode == SyncNever && writes != 0 {
+			t.Fatalf("sync mode %v: %d writes to grow the active segment and prepare the next", mode, writes)
+		}
+		if _, err := l.Append([]byte("two")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
