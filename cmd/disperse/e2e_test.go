@@ -467,6 +467,11 @@ func TestE2ERemovedBinary(t *testing.T) {
 		t.Fatalf("the node runs %q (%v), want the removed file", exe, err)
 	}
 	checkThreadSlack(t, p.cmd.Process.Pid, "1000000")
+	// The release follows the ready line.
+	waitFor(t, 10*time.Second, "the code pages released line", func() bool {
+		_, ok := p.logLine("code pages released")
+		return ok
+	})
 	l, ok := p.logLine("code pages released")
 	before, _ := l["resident_bytes_before"].(float64)
 	after, _ := l["resident_bytes_after"].(float64)
