@@ -62,6 +62,7 @@ type Engine struct {
 	snapMu   sync.Mutex // one snapshot at a time
 	finished bool       // the last snapshot was written; guarded by snapMu
 	snapSeq  atomic.Uint64
+	snapping atomic.Bool  // a snapshot is being written
 	walSince atomic.Int64 // log bytes appended since the last snapshot swap
 	snapKick chan struct{}
 
@@ -345,6 +346,14 @@ func (e *Engine) Get(key string) (Entry, bool) {
 		e.misses.Add(1)
 	}
 	return ent, ok
+}
+
+// Work reports a count that moves with every read and every logged write
+// (local or from a peer), and whether a snapshot is being written: while
+// one is and the count stands still, what the node allocates is mostly
+// the snapshot's (memtrim.Trimmer.Work).
+func (e *Engine) Work() (served uint64, snapshotting bool) {
+	return uint64(e.hits.Load()) + uint64(e.misses.Load()) + e.wal.LastSeq(), e.snapping.Load()
 }
 
 // List returns up to limit visible keys that start with prefix and sort

@@ -380,3 +380,37 @@ func TestLogFaultChangesNothing(t *testing.T) {
 		t.Fatalf("Get = %q, want new", got)
 	}
 }
+
+// Work's count moves with every read, hit or miss, and every write, and
+// stands still across a snapshot, which is not being written outside it.
+func TestWorkCountsReadsAndWrites(t *testing.T) {
+	e := openTest(t, testConfig(t.TempDir()))
+	count := func() uint64 {
+		t.Helper()
+		n, snapshotting := e.Work()
+		if snapshotting {
+			t.Fatal("a snapshot is reported while none is being written")
+		}
+		return n
+	}
+	n := count()
+	mustApply(t, e, put("k", "v", nowVer(0, 1)))
+	if m := count(); m <= n {
+		t.Fatalf("a write left the count at %d (was %d)", m, n)
+	} else {
+		n = m
+	}
+	for _, key := range []string{"k", "absent"} {
+		e.Get(key)
+		if m := count(); m != n+1 {
+			t.Fatalf("a read of %q moved the count from %d to %d", key, n, m)
+		}
+		n++
+	}
+	if err := e.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if m := count(); m != n {
+		t.Fatalf("a snapshot moved the count from %d to %d", n, m)
+	}
+}

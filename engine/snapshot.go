@@ -109,7 +109,9 @@ func (e *Engine) snapshotLocked() error {
 		return nil
 	}
 	e.metrics.running.Set(1)
+	e.snapping.Store(true)
 	err := e.writeSnapshot(keys, seq)
+	e.snapping.Store(false)
 	e.metrics.running.Set(0)
 	if err != nil {
 		e.ix.restoreDirty(keys)

@@ -87,7 +87,7 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 	defer stopReload()
 	trimCtx, stopTrim := context.WithCancel(ctx)
 	defer stopTrim()
-	go newTrimmer(log, reg).Run(trimCtx)
+	go newTrimmer(log, reg, n.eng.Work).Run(trimCtx)
 	select {
 	case <-ctx.Done():
 		log.Info("stopping", "reason", context.Cause(ctx))
@@ -111,8 +111,8 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 }
 
 // newTrimmer is the trimmer that gives a quiet node's free heap back, with
-// its metrics.
-func newTrimmer(log *slog.Logger, reg prometheus.Registerer) *memtrim.Trimmer {
+// its metrics; work is the engine's (Engine.Work).
+func newTrimmer(log *slog.Logger, reg prometheus.Registerer, work func() (uint64, bool)) *memtrim.Trimmer {
 	trims := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "disperse_memory_trims_total",
 		Help: "Times the node, quiet, collected its heap and returned the free pages to the operating system.",
@@ -122,7 +122,7 @@ func newTrimmer(log *slog.Logger, reg prometheus.Registerer) *memtrim.Trimmer {
 		Help: "Heap bytes (objects and free pages still mapped) the trims gave back.",
 	})
 	reg.MustRegister(trims, returned)
-	return &memtrim.Trimmer{Logger: log.With("component", "memory"), Trimmed: func(n uint64) {
+	return &memtrim.Trimmer{Logger: log.With("component", "memory"), Work: work, Trimmed: func(n uint64) {
 		trims.Inc()
 		returned.Add(float64(n))
 	}}

@@ -14,6 +14,18 @@
 // buffers among them).
 // Under steady load it does nothing: the collector's own pacing holds.
 //
+// Background work can keep a process that serves nobody from looking
+// quiet: a snapshot that runs on after a burst of writes allocates as it
+// goes (page buffers, nodes and values that live until its transaction
+// commits), and Go's collector lets the heap grow to twice the live heap
+// meanwhile. Given a Work hook, a Trimmer also counts a process as quiet
+// while background work runs and nothing was served since the last look:
+// such a process is collected at a quarter of its live heap of garbage
+// rather than at all of it, spending on the collector CPU that no client
+// wants. When background work that allocated more than a trim waits for
+// ends, what it held is garbage that no collection may have seen, so the
+// first quiet look after it trims whatever the last collection found live.
+//
 // ReleaseCode, once a server has started, lets go of the pages of its own
 // binary that only starting touched.
 package memtrim
@@ -51,12 +63,21 @@ type Trimmer struct {
 	// Trimmed, when set, is called after each trim with the bytes the
 	// heap (objects and free pages still mapped) shrank by.
 	Trimmed func(returned uint64)
+	// Work, when set, reports a count that moves with the work done for
+	// clients (requests served, writes applied) and whether background
+	// work that allocates on its own (a snapshot) is running: see the
+	// package doc.
+	Work func() (served uint64, background bool)
 
 	// Seams for tests: read reads the heap (readHeap), free collects and
 	// returns memory (collect).
 	read       func() heap
 	free       func()
 	lastAllocs uint64
+	lastServed uint64 // Work's count at the last look
+	lastBusy   bool   // background work ran at the last look
+	busyAllocs uint64 // allocations when it was first seen running
+	ended      bool   // background work that allocated enough ended since the last trim
 	started    bool
 }
 
@@ -100,20 +121,35 @@ func readHeap() heap {
 }
 
 // Tick looks once: it trims when the process allocated less than
-// quietBytes since the last look and enough of the heap is not live. It
-// reports whether it trimmed. The first look only notes the allocations.
+// quietBytes since the last look or, with Work set, only background work
+// ran since then, and enough of the heap is not live or background work
+// that allocated as much ended since the last trim. It reports whether it trimmed. The first look
+// only notes the allocations and the count.
 func (t *Trimmer) Tick() bool {
 	read, free := readHeap, collect
 	if t.read != nil {
 		read, free = t.read, t.free
 	}
 	h := read()
-	quiet := t.started && h.allocs-t.lastAllocs < quietBytes
-	t.started, t.lastAllocs = true, h.allocs
+	var served uint64
+	background := false
+	if t.Work != nil {
+		served, background = t.Work()
+	}
+	quiet := t.started && (h.allocs-t.lastAllocs < quietBytes ||
+		background && served == t.lastServed)
+	switch {
+	case background && !t.lastBusy:
+		t.busyAllocs = h.allocs
+	case !background && t.lastBusy && h.allocs-t.busyAllocs >= max(minBytes, h.live/4):
+		t.ended = true
+	}
+	t.started, t.lastAllocs, t.lastServed, t.lastBusy = true, h.allocs, served, background
 	idle := h.objects + h.free - min(h.live, h.objects+h.free)
-	if !quiet || idle < max(minBytes, h.live/4) {
+	if !quiet || idle < max(minBytes, h.live/4) && !t.ended {
 		return false
 	}
+	t.ended = false
 	start := time.Now()
 	free()
 	after := read()

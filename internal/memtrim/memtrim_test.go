@@ -10,11 +10,16 @@ import (
 type fakeRuntime struct {
 	h     heap
 	trims int
+	// garbage, when set, is what a collection finds dead of what the last
+	// one counted live.
+	garbage uint64
 }
 
 func (f *fakeRuntime) trimmer() *Trimmer {
 	return &Trimmer{read: func() heap { return f.h }, free: func() {
 		f.trims++
+		f.h.live -= f.garbage
+		f.garbage = 0
 		f.h.objects, f.h.free = f.h.live, 0
 	}}
 }
@@ -47,6 +52,110 @@ func TestTickTrimsOnceQuiet(t *testing.T) {
 	f.h.allocs += quietBytes / 2
 	if tr.Tick() || f.trims != 1 || len(returned) != 1 {
 		t.Fatalf("trimmed a heap with nothing to give back (trims %d, reported %d)", f.trims, len(returned))
+	}
+}
+
+// A process that serves nobody while background work allocates (a
+// snapshot running on after a burst) is trimmed each time a quarter of
+// its live heap has turned to garbage; one that serves, or allocates
+// without background work, is left to the collector.
+func TestTickTrimsWhileOnlyBackgroundWorkAllocates(t *testing.T) {
+	f := &fakeRuntime{h: heap{allocs: 500 * mib, objects: 300 * mib, free: 40 * mib, live: 100 * mib}}
+	tr := f.trimmer()
+	var served uint64
+	background := true
+	tr.Work = func() (uint64, bool) { return served, background }
+	busy := func() { // allocates 8 MiB and leaves as much garbage
+		f.h.allocs += 8 * mib
+		f.h.objects += 8 * mib
+	}
+	tr.Tick()
+	served += 10
+	busy()
+	if tr.Tick() {
+		t.Fatal("trimmed while the process serves and allocates")
+	}
+	busy()
+	if !tr.Tick() || f.trims != 1 {
+		t.Fatalf("did not trim a process that serves nobody, holding 256 MiB not live (trims %d)", f.trims)
+	}
+	for i := 1; i <= 4; i++ { // 32 MiB of background garbage: more than a quarter of 100
+		busy()
+		if trimmed := tr.Tick(); trimmed != (i == 4) {
+			t.Fatalf("look %d with %d MiB not live: trimmed %v", i, 8*i, trimmed)
+		}
+	}
+	if f.trims != 2 {
+		t.Fatalf("trims %d, want 2", f.trims)
+	}
+	for range 10 {
+		served++
+		busy()
+		if tr.Tick() {
+			t.Fatalf("trimmed while the process serves and allocates (trims %d)", f.trims)
+		}
+	}
+	background = false // allocating, serving nobody, no background work: not quiet
+	for range 10 {
+		busy()
+		if tr.Tick() {
+			t.Fatalf("trimmed while the process allocates without background work (trims %d)", f.trims)
+		}
+	}
+}
+
+// When background work ends, the first quiet look trims even though the
+// last collection, made while the work held its memory, found the heap
+// live: what the work held is garbage no collection has seen.
+func TestTickTrimsWhenBackgroundWorkEnds(t *testing.T) {
+	f := &fakeRuntime{h: heap{allocs: 500 * mib, objects: 160 * mib, live: 160 * mib}}
+	tr := f.trimmer()
+	var served uint64
+	background := true
+	tr.Work = func() (uint64, bool) { return served, background }
+	tr.Tick()
+	f.h.allocs += 32 * mib
+	if tr.Tick() {
+		t.Fatal("trimmed a heap the last collection found all live")
+	}
+	background = false
+	f.h.allocs += 8 * mib // the work's last allocations (40 MiB in all): not yet quiet
+	if tr.Tick() {
+		t.Fatal("trimmed while the process allocated")
+	}
+	f.garbage = 60 * mib // what the work held
+	if !tr.Tick() || f.trims != 1 || f.h.objects != 100*mib {
+		t.Fatalf("no trim on the first quiet look after the background work ended (trims %d)", f.trims)
+	}
+	f.h.objects += 8 * mib
+	if tr.Tick() {
+		t.Fatal("trimmed again with nothing to give back")
+	}
+	// Background work that allocated less than a trim waits for: no trim
+	// at its end.
+	background = true
+	tr.Tick()
+	f.h.allocs += 8 * mib
+	tr.Tick()
+	background = false
+	tr.Tick()
+	if tr.Tick() || f.trims != 1 {
+		t.Fatalf("trimmed after background work that allocated 8 MiB (trims %d)", f.trims)
+	}
+	// Under load when the work ends: one trim once the load stops.
+	background = true
+	tr.Tick()
+	f.h.allocs += 32 * mib
+	background = false
+	for range 5 {
+		served++
+		f.h.allocs += 8 * mib
+		if tr.Tick() {
+			t.Fatalf("trimmed a process under load (trims %d)", f.trims)
+		}
+	}
+	if !tr.Tick() || f.trims != 2 {
+		t.Fatalf("no trim once the load stopped after the background work ended (trims %d)", f.trims)
 	}
 }
 
