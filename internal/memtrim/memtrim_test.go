@@ -104,9 +104,10 @@ func TestTickTrimsWhileOnlyBackgroundWorkAllocates(t *testing.T) {
 	}
 }
 
-// When background work ends, the first quiet look trims even though the
-// last collection, made while the work held its memory, found the heap
-// live: what the work held is garbage no collection has seen.
+// When background work that allocated more than a trim waits for ends,
+// the first quiet look trims even though the last collection, made while
+// the work held its memory, found the heap live: what the work held is
+// garbage no collection has seen.
 func TestTickTrimsWhenBackgroundWorkEnds(t *testing.T) {
 	f := &fakeRuntime{h: heap{allocs: 500 * mib, objects: 160 * mib, live: 160 * mib}}
 	tr := f.trimmer()
