@@ -382,12 +382,15 @@ func TestLogFaultChangesNothing(t *testing.T) {
 }
 
 // Work's count moves with every read, hit or miss, and every write, and
-// stands still across a snapshot, which is not being written outside it.
+// stands still across a snapshot; Work reports a snapshot while one is
+// being written (here held at its first transaction by an open one), and
+// none outside it.
 func TestWorkCountsReadsAndWrites(t *testing.T) {
 	e := openTest(t, testConfig(t.TempDir()))
+	work := func() (uint64, bool) { return e.Work() }
 	count := func() uint64 {
 		t.Helper()
-		n, snapshotting := e.Work()
+		n, snapshotting := work()
 		if snapshotting {
 			t.Fatal("a snapshot is reported while none is being written")
 		}
@@ -407,7 +410,21 @@ func TestWorkCountsReadsAndWrites(t *testing.T) {
 		}
 		n++
 	}
-	if err := e.Snapshot(); err != nil {
+	tx, err := e.db.Begin(true) // the snapshot's transaction waits for it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() // a failed wait lets the snapshot end before the engine closes
+	done := make(chan error, 1)
+	go func() { done <- e.Snapshot() }()
+	waitFor(t, 10*time.Second, "the snapshot reported", func() bool {
+		_, snapshotting := work()
+		return snapshotting
+	})
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	if m := count(); m != n {

@@ -254,16 +254,7 @@ func TestE2EMemoryReturnedWhenQuiet(t *testing.T) {
 	p.waitReady(t)
 	// Ready, the node has let go of the binary's pages that starting
 	// touched.
-	waitFor(t, 10*time.Second, "the code pages released line", func() bool {
-		_, ok := p.logLine("code pages released")
-		return ok
-	})
-	l, _ := p.logLine("code pages released")
-	before, _ := l["resident_bytes_before"].(float64)
-	after, _ := l["resident_bytes_after"].(float64)
-	if before <= 0 || after >= before {
-		t.Fatalf("code pages resident %v bytes before the release and %v after", before, after)
-	}
+	checkCodeReleased(t, p)
 	const keys, size = 100_000, 1000
 	// The second pass leaves the first pass's values behind as garbage.
 	pipeSets(t, p, "q-", keys, size)
