@@ -100,6 +100,10 @@ type Config struct {
 
 	// Registerer receives the server's metrics. Default: none.
 	Registerer prometheus.Registerer
+
+	// goroutines makes a goroutine of its own serve every connection, as
+	// where there is no event loop (tests of that path on Linux).
+	goroutines bool
 }
 
 // DefaultConfig is the configuration with every default filled in.

@@ -42,15 +42,49 @@ type conn struct {
 	// run and argBuf hold a run of pipelined SETs (pipeline.go).
 	run    [][][]byte
 	argBuf [][]byte
+
+	// held is a command already parsed (its arguments in heldBuf, their
+	// bytes in the read buffer) and not yet run: the next to run.
+	held    [][]byte
+	heldBuf [][]byte
+
+	// lp is the connection's state while an event loop serves it.
+	lp loopConn
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, id: s.nextID.Add(1), created: s.cfg.Now()}
 	c.rd = newReader(nc, s.cfg.ReadBufferBytes, max(int(s.cfg.MaxValueBytes), s.cfg.MaxKeyBytes), s.cfg.MaxCommandBytes)
 	c.wr = newWriter(nc, s.cfg.WriteBufferBytes)
-	c.wr.beforeWrite = func() { _ = nc.SetWriteDeadline(time.Now().Add(s.cfg.StallTimeout)) }
+	c.attach(nc)
 	c.reset()
 	return c
+}
+
+// attach makes nc the connection's reader, writer and socket.
+func (c *conn) attach(nc net.Conn) {
+	c.nc = nc
+	c.rd.src, c.wr.dst = nc, nc
+	c.wr.flushAt = c.s.cfg.WriteBufferBytes
+	stall := c.s.cfg.StallTimeout
+	c.wr.beforeWrite = func() { _ = nc.SetWriteDeadline(time.Now().Add(stall)) }
+}
+
+// hold keeps args to run next; its bytes stay in the read buffer, which is
+// not filled again before it runs.
+func (c *conn) hold(args [][]byte) {
+	c.heldBuf = append(c.heldBuf[:0], args...)
+	c.held = c.heldBuf
+}
+
+// next returns the held command, if any, or the next one in the buffer.
+func (c *conn) next() ([][]byte, error) {
+	if c.held != nil {
+		args := c.held
+		c.held = nil
+		return args, nil
+	}
+	return c.rd.next()
 }
 
 // reset puts the connection in its initial state (RESET, and at start).
@@ -70,7 +104,7 @@ func (c *conn) serve() {
 	log := c.s.cfg.Logger
 	var t0 time.Time
 	for {
-		args, err := c.rd.next()
+		args, err := c.next()
 		if err == nil && args != nil && c.plainSet(args) {
 			if t0.IsZero() {
 				t0 = time.Now()
@@ -83,10 +117,8 @@ func (c *conn) serve() {
 			}
 		}
 		if err != nil {
-			c.s.metrics.protocolErrors.Inc()
-			c.wr.errorLine("ERR " + err.Error())
+			c.protocolError(err)
 			_ = c.wr.flush()
-			log.Debug("resp: protocol error; closing the connection", "remote", c.nc.RemoteAddr().String(), "err", err)
 			return
 		}
 		if args == nil {
@@ -111,6 +143,14 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// protocolError answers a framing error; the connection is closed once the
+// answer is sent.
+func (c *conn) protocolError(err error) {
+	c.s.metrics.protocolErrors.Inc()
+	c.wr.errorLine("ERR " + err.Error())
+	c.s.cfg.Logger.Debug("resp: protocol error; closing the connection", "remote", c.nc.RemoteAddr().String(), "err", err)
 }
 
 // read waits for more bytes, with the read deadline that fits: none (or
@@ -148,9 +188,13 @@ func (c *conn) wake() { _ = c.nc.SetReadDeadline(time.Unix(1, 0)) }
 // the time it ends is returned (the next command's start: one clock read
 // per command).
 func (c *conn) exec(args [][]byte, t0 time.Time) time.Time {
+	return c.execCmd(c.s.lookup(args[0]), args, t0)
+}
+
+// execCmd is exec of cmd, looked up from args[0] (nil: unknown).
+func (c *conn) execCmd(cmd *command, args [][]byte, t0 time.Time) time.Time {
 	s := c.s
 	s.totalCommands.Add(1)
-	cmd := s.lookup(args[0])
 	var err error
 	switch {
 	case cmd == nil:

@@ -48,13 +48,26 @@
 //     closed after StallTimeout; so is one that stops half-way through a
 //     request. What a connection holds is bounded by MaxCommandBytes plus
 //     WriteBufferBytes plus one value.
+//   - On Linux, plain TCP connections are served by one event loop
+//     (loop_linux.go), as Redis serves its clients: it waits in epoll for
+//     the connections that sent something, reads each once, runs GETs and
+//     PINGs at once, applies the plain SETs of all of them as one
+//     Store.PutBatch (one log append, and one commit under --fsync always)
+//     and writes each connection's replies with one system call. Any other
+//     command, replies that the socket does not take at once and shutdown
+//     hand the connection, with what it has read, to a goroutine of its
+//     own for the rest of its life; TLS connections start there. While in
+//     the loop a connection's replies are held whole until its turn ends
+//     (WriteBufferBytes plus one value at most); idle and stall timeouts
+//     are checked there once a second.
 //   - Requests of one connection run in order, one at a time, with one
 //     exception: consecutive plain SETs (SET key value) of distinct keys
-//     waiting in the read buffer, up to 64, are applied concurrently so
-//     that they share the log's commits (with --fsync always, a pipeline of
-//     SETs would otherwise wait for one fsync each); their replies still
-//     come in order, once all are done, but another client may see them take
-//     effect in any order. Every write is one Store.Put. Commands that read and then write (NX and XX with
+//     waiting in the read buffer, up to 64 on a connection's goroutine, are
+//     applied as one batch so that they share the log's commits (with
+//     --fsync always, a pipeline of SETs would otherwise wait for one fsync
+//     each); their replies still come in order, once all are done, but
+//     another client may see them take effect in any order. A GET behind a
+//     SET waits for it. Other writes are one Store.Put each. Commands that read and then write (NX and XX with
 //     GET or KEEPTTL, SETNX, GETSET, GETDEL, GETEX, INCR and friends,
 //     APPEND, SETRANGE, the EXPIRE family, PERSIST, DEL) are a
 //     compare-and-set: the write carries cluster.Precondition Match (the

@@ -62,16 +62,11 @@ func (c *conn) execSets(run [][][]byte, t0 time.Time) time.Time {
 	ws := make([]cluster.Write, 0, len(run))
 	at := make([]int, 0, len(run)) // run index of each write
 	for i, a := range run {
-		key, err := c.writeKey(a[1])
-		if err == nil {
-			err = c.checkValue(len(a[2]))
-		}
+		w, err := c.setWrite(a)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		w := newValue(key, a[2], 0)
-		w.Local = c.local
 		ws = append(ws, w)
 		at = append(at, i)
 	}
@@ -82,20 +77,41 @@ func (c *conn) execSets(run [][][]byte, t0 time.Time) time.Time {
 		}
 	}
 	t1 := time.Now()
-	set := c.s.byName["set"]
-	c.lastCmd = set.name
 	for _, err := range errs {
-		c.s.totalCommands.Add(1)
-		if err != nil {
-			msg, server := c.s.errorText(err)
-			if server {
-				c.s.cfg.Logger.Error("resp: command failed", "command", set.name, "err", err)
-			}
-			c.wr.errorLine(msg)
-		} else {
-			c.wr.ok()
-		}
-		c.s.metrics.observe(set, t1.Sub(t0), err != nil)
+		c.answerSet(err, t1.Sub(t0))
 	}
 	return t1
+}
+
+// setWrite is the write of a plain SET, or the error that answers it.
+func (c *conn) setWrite(args [][]byte) (cluster.Write, error) {
+	key, err := c.writeKey(args[1])
+	if err == nil {
+		err = c.checkValue(len(args[2]))
+	}
+	if err != nil {
+		return cluster.Write{}, err
+	}
+	w := newValue(key, args[2], 0)
+	w.Local = c.local
+	return w, nil
+}
+
+// answerSet answers a plain SET that was applied in a batch (err: why it
+// was not) and records it in the metrics, d being its time.
+func (c *conn) answerSet(err error, d time.Duration) {
+	s := c.s
+	set := s.setCmd
+	c.lastCmd = set.name
+	s.totalCommands.Add(1)
+	if err != nil {
+		msg, server := s.errorText(err)
+		if server {
+			s.cfg.Logger.Error("resp: command failed", "command", set.name, "err", err)
+		}
+		c.wr.errorLine(msg)
+	} else {
+		c.wr.ok()
+	}
+	s.metrics.observe(set, d, err != nil)
 }

@@ -58,6 +58,17 @@ func (c *rawConn) expectClosed() {
 	}
 }
 
+// tunes applies each non-nil f in turn.
+func tunes(fs ...func(*Config)) func(*Config) {
+	return func(c *Config) {
+		for _, f := range fs {
+			if f != nil {
+				f(c)
+			}
+		}
+	}
+}
+
 func cmd(args ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
@@ -92,8 +103,10 @@ func TestUnknownCommandAndArity(t *testing.T) {
 
 // TestMalformedRequests: a request the server cannot frame gets Redis's
 // protocol error and the connection is closed; the node serves on.
-func TestMalformedRequests(t *testing.T) {
-	n := startNode(t, func(c *Config) { c.MaxValueBytes = 1000 })
+func TestMalformedRequests(t *testing.T) { testMalformedRequests(t, nil) }
+
+func testMalformedRequests(t *testing.T, mode func(*Config)) {
+	n := startNode(t, tunes(mode, func(c *Config) { c.MaxValueBytes = 1000 }))
 	for _, tc := range []struct{ in, reply string }{
 		{"*1\r\n$2000\r\n", "-ERR Protocol error: invalid bulk length\r\n"},
 		{"*1\r\n$536870912\r\n" + strings.Repeat("x", 4096), "-ERR Protocol error: invalid bulk length\r\n"},
@@ -167,8 +180,10 @@ func TestInlineCommands(t *testing.T) {
 
 // TestSlowClients: a client that stops half-way through a request, or
 // stops reading its replies, is cut after StallTimeout; others are served.
-func TestSlowClients(t *testing.T) {
-	n := startNode(t, func(c *Config) { c.StallTimeout = 300 * time.Millisecond })
+func TestSlowClients(t *testing.T) { testSlowClients(t, nil) }
+
+func testSlowClients(t *testing.T, mode func(*Config)) {
+	n := startNode(t, tunes(mode, func(c *Config) { c.StallTimeout = 300 * time.Millisecond }))
 	r := n.client(t)
 	r.Set(ctx, "big", strings.Repeat("v", 1<<20), 0)
 
@@ -200,8 +215,10 @@ func TestSlowClients(t *testing.T) {
 	}
 }
 
-func TestIdleTimeoutAndMaxClients(t *testing.T) {
-	n := startNode(t, func(c *Config) { c.IdleTimeout = 200 * time.Millisecond; c.MaxClients = 2 })
+func TestIdleTimeoutAndMaxClients(t *testing.T) { testIdleTimeoutAndMaxClients(t, nil) }
+
+func testIdleTimeoutAndMaxClients(t *testing.T, mode func(*Config)) {
+	n := startNode(t, tunes(mode, func(c *Config) { c.IdleTimeout = 200 * time.Millisecond; c.MaxClients = 2 }))
 	a := dialRaw(t, n.addr)
 	a.send("PING\r\n")
 	a.expect("+PONG\r\n")
@@ -217,8 +234,10 @@ func TestIdleTimeoutAndMaxClients(t *testing.T) {
 // TestPipelinedSets: a pipeline of SETs is applied in runs; replies come in
 // order, a bad one answers its own error, and a key set twice holds the
 // later value.
-func TestPipelinedSets(t *testing.T) {
-	n := startNode(t, nil)
+func TestPipelinedSets(t *testing.T) { testPipelinedSets(t, nil) }
+
+func testPipelinedSets(t *testing.T, mode func(*Config)) {
+	n := startNode(t, mode)
 	c := dialRaw(t, n.addr)
 	var req, want bytes.Buffer
 	for i := range 1000 {

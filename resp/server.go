@@ -17,6 +17,9 @@ type Server struct {
 	store    Store
 	commands []command
 	byName   map[string]*command
+	setCmd   *command // SET, GET and PING: what an event loop runs itself
+	getCmd   *command
+	pingCmd  *command
 	metrics  *metrics
 	cursors  cursorTable
 	started  time.Time
@@ -30,6 +33,9 @@ type Server struct {
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
+	loop      *loop        // serves plain TCP connections; nil until the first
+	noLoop    bool         // a goroutine serves every connection
+	looped    atomic.Int64 // connections the loop serves
 	listeners map[net.Listener]struct{}
 	wg        sync.WaitGroup
 
@@ -63,6 +69,7 @@ func New(cfg Config, store Store) (*Server, error) {
 		s.commands[i].index = i
 		s.byName[s.commands[i].name] = &s.commands[i]
 	}
+	s.setCmd, s.getCmd, s.pingCmd = s.byName["set"], s.byName["get"], s.byName["ping"]
 	s.metrics = newMetrics(len(s.commands))
 	if err := s.metrics.register(cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("%w: register metrics: %v", ErrConfig, err)
@@ -125,17 +132,25 @@ func (s *Server) accept(nc net.Conn) {
 	c := newConn(s, nc)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	s.mu.Unlock()
 	s.totalConns.Add(1)
 	s.metrics.clients.Inc()
-	go func() {
-		defer s.wg.Done()
-		c.serve()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		s.metrics.clients.Dec()
-	}()
+	looped := s.toLoop(c)
+	s.mu.Unlock()
+	if !looped {
+		go func() {
+			c.serve()
+			s.finish(c)
+		}()
+	}
+}
+
+// finish forgets a connection that has ended.
+func (s *Server) finish(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.metrics.clients.Dec()
+	s.wg.Done()
 }
 
 // clients is how many connections are served.
@@ -156,6 +171,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for c := range s.conns {
 		c.wake()
+	}
+	if s.loop != nil {
+		s.loop.wake()
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})

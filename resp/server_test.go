@@ -253,6 +253,14 @@ func (oomStore) Put(context.Context, cluster.Write) (engine.Entry, error) {
 	return engine.Entry{}, fmt.Errorf("cluster: write: %w", errFull)
 }
 
+func (oomStore) PutBatch(_ context.Context, ws []cluster.Write) ([]engine.Entry, []error) {
+	errs := make([]error, len(ws))
+	for i := range errs {
+		errs[i] = fmt.Errorf("cluster: write batch: %w", errFull)
+	}
+	return make([]engine.Entry, len(ws)), errs
+}
+
 func TestErrorsOfTheStore(t *testing.T) {
 	n := startNode(t, nil)
 	srv, err := New(Config{OOMError: errFull}, oomStore{n.node})
