@@ -54,6 +54,9 @@ type command struct {
 	syntax string
 	run    func(c *conn, args [][]byte) error
 	index  int
+	// inline: an event loop may run it itself; it neither waits on the
+	// log nor walks the keyspace (every command but writes, KEYS, SCAN).
+	inline bool
 }
 
 // commandTable lists every command served, in COMMAND's order.

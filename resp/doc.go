@@ -50,11 +50,12 @@
 //     WriteBufferBytes plus one value.
 //   - On Linux, plain TCP connections are served by one event loop
 //     (loop_linux.go), as Redis serves its clients: it waits in epoll for
-//     the connections that sent something, reads each once, runs GETs and
-//     PINGs at once, applies the plain SETs of all of them as one
-//     Store.PutBatch (one log append, and one commit under --fsync always)
-//     and writes each connection's replies with one system call. Any other
-//     command, replies that the socket does not take at once and shutdown
+//     the connections that sent something, reads each once, runs reads and
+//     connection commands (GET, MGET, PING, HELLO, AUTH, CLIENT ...) at
+//     once, applies the plain SETs of all of them as one Store.PutBatch
+//     (one log append, and one commit under --fsync always) and writes each
+//     connection's replies with one system call. Any other write, KEYS,
+//     SCAN, replies that the socket does not take at once, and shutdown
 //     hand the connection, with what it has read, to a goroutine of its
 //     own for the rest of its life; TLS connections start there. While in
 //     the loop a connection's replies are held whole until its turn ends

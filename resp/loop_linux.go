@@ -18,19 +18,25 @@ import (
 
 // An event loop serves the server's plain TCP connections from one
 // goroutine, as Redis serves all of its clients: it waits in epoll for the
-// connections that have sent something, reads each once, runs the GETs and
-// PINGs it finds at once, gathers the plain SETs of all of them into one
-// store batch (one log append and, under --fsync always, one commit for
-// all), answers, and writes each connection's replies with one system
-// call. A goroutine per connection costs two parks and wake-ups per request
+// connections that have sent something, reads each once, runs the reads
+// and connection commands it finds at once (GET, MGET, PING, HELLO, AUTH,
+// CLIENT ...), gathers the plain SETs of all of them into one store batch
+// (one log append and, under --fsync always, one commit for all), answers,
+// and writes each connection's replies with one system call. A goroutine per connection costs two parks and wake-ups per request
 // (the poller's, then the commit's) and a read that finds nothing; on a
 // small machine that is a large part of a small request's CPU.
 //
-// Everything else is left to the goroutine path (conn.serve), to which the
-// loop hands a connection for the rest of its life, with what it has read
-// and not yet answered: any other command (AUTH, HELLO, INCR ...), replies
-// the socket does not take at once (a slow reader, whose remaining bytes
-// the goroutine sends under the stall timeout), and shutdown. A TLS
+// Every other write (INCR, DEL, SET with options, MSET ...) waits on the
+// log by itself, and KEYS and SCAN walk the keyspace; the loop runs none of
+// them, which would stall every client for it. The first such command
+// moves its connection to the goroutine path (conn.serve) for the rest of
+// its life, with what it has read and not yet answered, where those
+// writes of many clients share the log's commits as before. So does a
+// connection whose replies the socket does not take at once (a slow
+// reader, whose remaining bytes the goroutine sends under the stall
+// timeout), and every connection at shutdown. A worker goroutine per such
+// command, with the connection back in the loop afterwards, was measured
+// and rejected: INCR fell to half the goroutine path's rate. A TLS
 // connection never enters the loop.
 //
 // The loop owns its descriptors: a connection's socket is duplicated and
@@ -190,7 +196,7 @@ func (l *loop) add(c *conn) error {
 	l.mu.Lock()
 	l.added = append(l.added, c)
 	l.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(uint32(c.id)), Pad: int32(uint32(c.id >> 32))}
+	ev := l.event(c)
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.lp.fd, &ev); err != nil {
 		l.mu.Lock()
 		if i := len(l.added) - 1; i >= 0 && l.added[i] == c {
@@ -259,6 +265,11 @@ func (l *loop) run() {
 			tick = now
 		}
 	}
+}
+
+// event is what the loop watches c for.
+func (l *loop) event(c *conn) unix.EpollEvent {
+	return unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(uint32(c.id)), Pad: int32(uint32(c.id >> 32))}
 }
 
 func (l *loop) takeAdded() {
@@ -362,9 +373,13 @@ func (l *loop) take(c *conn, now time.Time) {
 			l.bytes += len(w.Value)
 			lp.sets = append(lp.sets, setOutcome{batch: len(l.batch)})
 			l.batch = append(l.batch, w)
-		case len(lp.sets) == 0 && (cmd == s.getCmd || cmd == s.pingCmd):
+		case len(lp.sets) == 0 && (cmd == nil || cmd.inline):
 			c.execCmd(cmd, args, now)
-		default:
+			if c.quit {
+				lp.close = true
+				return
+			}
+		default: // after this round's SETs, or not the loop's to run
 			c.hold(args)
 			if len(lp.sets) == 0 {
 				lp.handoff = true
@@ -389,10 +404,12 @@ func (l *loop) finishRound(c *conn) {
 	case err != nil:
 		l.s.cfg.Logger.Debug("resp: connection ends", "remote", c.nc.RemoteAddr().String(), "err", err)
 		l.close(c)
-	case lp.close:
+	case lp.close && sent:
 		l.close(c)
+	case lp.close:
+		l.handoff(c, true)
 	case !sent || lp.handoff:
-		l.handoff(c)
+		l.handoff(c, false)
 	case lp.more:
 		lp.more, lp.queued = false, true
 		l.next = append(l.next, c)
@@ -447,7 +464,7 @@ func (l *loop) sweep(now time.Time) {
 func (l *loop) stop() {
 	for _, c := range l.conns {
 		if c.held != nil || c.rd.buffered() || len(c.wr.buf) > 0 {
-			l.handoff(c)
+			l.handoff(c, false)
 		} else {
 			l.close(c)
 		}
@@ -467,8 +484,10 @@ func (l *loop) close(c *conn) {
 	l.s.finish(c)
 }
 
-// handoff gives c to a goroutine of its own for the rest of its life.
-func (l *loop) handoff(c *conn) {
+// handoff gives c to a goroutine of its own for the rest of its life: one
+// that serves it (conn.serve), or, when last, one that only sends the
+// replies left and closes it.
+func (l *loop) handoff(c *conn, last bool) {
 	l.forget(c)
 	nc, err := fdConn(c.lp.fd)
 	if err != nil {
@@ -480,7 +499,12 @@ func (l *loop) handoff(c *conn) {
 	c.attach(nc)
 	l.s.mu.Unlock()
 	go func() {
-		c.serve()
+		if last {
+			_ = c.wr.flush()
+			nc.Close()
+		} else {
+			c.serve()
+		}
 		l.s.finish(c)
 	}()
 }

@@ -9,39 +9,62 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // onLinux is whether plain TCP connections start in the event loop.
 var onLinux = runtime.GOOS == "linux"
 
 // TestLoopHandsOffAndKeepsOrder: plain connections are served by the event
-// loop; a command it does not run itself moves the connection to a
-// goroutine in the middle of a pipeline, with the replies in order and
-// nothing lost or run twice.
+// loop; a write it does not run itself moves the connection to a goroutine
+// in the middle of a pipeline, with the replies in order and nothing lost
+// or run twice; QUIT in the loop answers and closes.
 func TestLoopHandsOffAndKeepsOrder(t *testing.T) {
 	n := startNode(t, nil)
 	a := dialRaw(t, n.addr)
 	a.send("PING\r\n")
 	a.expect("+PONG\r\n")
 	b := dialRaw(t, n.addr)
-	b.send(cmd("SET", "b", "1") + cmd("GET", "b"))
-	b.expect("+OK\r\n$1\r\n1\r\n")
+	b.send(cmd("SET", "b", "1") + cmd("GET", "b") + cmd("HELLO", "2") + cmd("CLIENT", "SETNAME", "bee"))
+	b.expect("+OK\r\n$1\r\n1\r\n*14\r\n")
+	b.br.ReadString('+') // the rest of HELLO's reply, up to CLIENT's
+	b.expect("OK\r\n")
 	if onLinux && n.srv.looped.Load() != 2 {
 		t.Fatalf("%d connections in the event loop, want 2", n.srv.looped.Load())
 	}
-	// SETs, then INCR (a goroutine's) in the same write, then more.
+	// SETs, then INCR (not the loop's) in the same write, then more.
 	a.send(cmd("SET", "x", "1") + cmd("SET", "y", "2") + cmd("INCR", "x") + cmd("GET", "x") +
-		cmd("SET", "y", "3") + cmd("GET", "y") + cmd("GET", "nothing"))
-	a.expect("+OK\r\n+OK\r\n:2\r\n$1\r\n2\r\n+OK\r\n$1\r\n3\r\n$-1\r\n")
-	if onLinux {
-		waitFor(t, 5*time.Second, "the connection to leave the loop", func() bool { return n.srv.looped.Load() == 1 })
+		cmd("SET", "y", "3") + cmd("GET", "y") + cmd("DEL", "y") + cmd("GET", "y"))
+	a.expect("+OK\r\n+OK\r\n:2\r\n$1\r\n2\r\n+OK\r\n$1\r\n3\r\n:1\r\n$-1\r\n")
+	if onLinux && n.srv.looped.Load() != 1 {
+		t.Fatalf("%d connections in the event loop after INCR, want 1", n.srv.looped.Load())
 	}
 	a.send(cmd("SET", "x", "5") + cmd("GET", "x"))
 	a.expect("+OK\r\n$1\r\n5\r\n")
-	b.send(cmd("GET", "x"))
-	b.expect("$1\r\n5\r\n")
-	if v, err := n.client(t).Get(ctx, "y").Result(); err != nil || v != "3" {
-		t.Fatalf("y = %q %v", v, err)
+	b.send(cmd("GET", "x") + cmd("CLIENT", "GETNAME") + cmd("QUIT") + cmd("SET", "after", "quit"))
+	b.expect("$1\r\n5\r\n$3\r\nbee\r\n+OK\r\n")
+	b.expectClosed()
+	if v, err := n.client(t).Exists(ctx, "after").Result(); err != nil || v != 0 {
+		t.Fatalf("a SET after QUIT ran: %d %v", v, err)
+	}
+}
+
+// TestLoopServesClientLibraries: a client that opens with HELLO 3 and
+// CLIENT SETINFO, as go-redis does, is served by the loop afterwards.
+func TestLoopServesClientLibraries(t *testing.T) {
+	n := startNode(t, nil)
+	r := n.client(t, func(o *redis.Options) { o.Protocol, o.DisableIdentity, o.PoolSize = 3, false, 1 })
+	for i := range 100 {
+		if err := r.Set(ctx, fmt.Sprint("k", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := r.Get(ctx, fmt.Sprint("k", i)).Int(); err != nil || v != i {
+			t.Fatalf("k%d = %d %v", i, v, err)
+		}
+	}
+	if onLinux && n.srv.looped.Load() != 1 {
+		t.Fatalf("%d connections in the event loop, want 1", n.srv.looped.Load())
 	}
 }
 
@@ -97,6 +120,9 @@ func TestLoopSlowReader(t *testing.T) {
 	big := strings.Repeat("v", 256<<10)
 	n.client(t).Set(ctx, "big", big, 0)
 	c := dialRaw(t, n.addr)
+	c.send("PING\r\n")
+	c.expect("+PONG\r\n")
+	before := n.srv.looped.Load()
 	var req, want strings.Builder
 	for i := range 64 {
 		req.WriteString(cmd("GET", "big") + cmd("SET", "n", fmt.Sprint(i)))
@@ -104,7 +130,7 @@ func TestLoopSlowReader(t *testing.T) {
 	}
 	c.send(req.String())
 	if onLinux {
-		waitFor(t, 10*time.Second, "the slow reader to leave the loop", func() bool { return n.srv.looped.Load() == 0 })
+		waitFor(t, 10*time.Second, "the slow reader to leave the loop", func() bool { return n.srv.looped.Load() == before-1 })
 	}
 	c.expect(want.String())
 	c.send(cmd("GET", "n"))

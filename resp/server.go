@@ -17,9 +17,7 @@ type Server struct {
 	store    Store
 	commands []command
 	byName   map[string]*command
-	setCmd   *command // SET, GET and PING: what an event loop runs itself
-	getCmd   *command
-	pingCmd  *command
+	setCmd   *command // SET: what an event loop batches
 	metrics  *metrics
 	cursors  cursorTable
 	started  time.Time
@@ -69,7 +67,11 @@ func New(cfg Config, store Store) (*Server, error) {
 		s.commands[i].index = i
 		s.byName[s.commands[i].name] = &s.commands[i]
 	}
-	s.setCmd, s.getCmd, s.pingCmd = s.byName["set"], s.byName["get"], s.byName["ping"]
+	s.setCmd = s.byName["set"]
+	for i := range s.commands { // what an event loop may run itself
+		cmd := &s.commands[i]
+		cmd.inline = !cmd.write && cmd.name != "keys" && cmd.name != "scan"
+	}
 	s.metrics = newMetrics(len(s.commands))
 	if err := s.metrics.register(cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("%w: register metrics: %v", ErrConfig, err)
