@@ -55,7 +55,8 @@ type command struct {
 	run    func(c *conn, args [][]byte) error
 	index  int
 	// inline: an event loop may run it itself; it neither waits on the
-	// log nor walks the keyspace (every command but writes, KEYS, SCAN).
+	// log nor walks the keyspace (every command but writes, KEYS, SCAN and
+	// RANDOMKEY).
 	inline bool
 }
 

@@ -55,7 +55,7 @@
 //     once, applies the plain SETs of all of them as one Store.PutBatch
 //     (one log append, and one commit under --fsync always) and writes each
 //     connection's replies with one system call. Any other write, KEYS,
-//     SCAN, replies that the socket does not take at once, and shutdown
+//     SCAN, RANDOMKEY, replies that the socket does not take at once, and shutdown
 //     hand the connection, with what it has read, to a goroutine of its
 //     own for the rest of its life; TLS connections start there. While in
 //     the loop a connection's replies are held whole until its turn ends

@@ -27,7 +27,7 @@ import (
 // small machine that is a large part of a small request's CPU.
 //
 // Every other write (INCR, DEL, SET with options, MSET ...) waits on the
-// log by itself, and KEYS and SCAN walk the keyspace; the loop runs none of
+// log by itself, and KEYS, SCAN and RANDOMKEY walk the keyspace; the loop runs none of
 // them, which would stall every client for it. The first such command
 // moves its connection to the goroutine path (conn.serve) for the rest of
 // its life, with what it has read and not yet answered, where those

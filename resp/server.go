@@ -70,7 +70,7 @@ func New(cfg Config, store Store) (*Server, error) {
 	s.setCmd = s.byName["set"]
 	for i := range s.commands { // what an event loop may run itself
 		cmd := &s.commands[i]
-		cmd.inline = !cmd.write && cmd.name != "keys" && cmd.name != "scan"
+		cmd.inline = !cmd.write && cmd.name != "keys" && cmd.name != "scan" && cmd.name != "randomkey"
 	}
 	s.metrics = newMetrics(len(s.commands))
 	if err := s.metrics.register(cfg.Registerer); err != nil {
