@@ -19,6 +19,7 @@ type metrics struct {
 	errors         *prometheus.CounterVec
 	latency        *prometheus.HistogramVec
 	clients        prometheus.Gauge
+	loopClients    prometheus.GaugeFunc
 	protocolErrors prometheus.Counter
 	collectors     []prometheus.Collector
 
@@ -32,7 +33,9 @@ type commandMetrics struct {
 	latency       prometheus.Observer
 }
 
-func newMetrics(commands int) *metrics {
+// newMetrics makes the collectors of a server with commands commands;
+// looped tells how many connections its event loop serves.
+func newMetrics(commands int, looped func() int64) *metrics {
 	m := &metrics{
 		per: make([]atomic.Pointer[commandMetrics], commands+1),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -52,12 +55,16 @@ func newMetrics(commands int) *metrics {
 			Name: "disperse_resp_connected_clients",
 			Help: "Redis protocol connections open.",
 		}),
+		loopClients: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "disperse_resp_event_loop_clients",
+			Help: "Redis protocol connections served by the event loop; each of the others has a goroutine.",
+		}, func() float64 { return float64(looped()) }),
 		protocolErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "disperse_resp_protocol_errors_total",
 			Help: "Redis protocol connections closed because a request could not be framed or was too large.",
 		}),
 	}
-	m.collectors = []prometheus.Collector{m.calls, m.errors, m.latency, m.clients, m.protocolErrors}
+	m.collectors = []prometheus.Collector{m.calls, m.errors, m.latency, m.clients, m.loopClients, m.protocolErrors}
 	return m
 }
 

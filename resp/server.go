@@ -72,7 +72,7 @@ func New(cfg Config, store Store) (*Server, error) {
 		cmd := &s.commands[i]
 		cmd.inline = !cmd.write && cmd.name != "keys" && cmd.name != "scan" && cmd.name != "randomkey"
 	}
-	s.metrics = newMetrics(len(s.commands))
+	s.metrics = newMetrics(len(s.commands), s.looped.Load)
 	if err := s.metrics.register(cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("%w: register metrics: %v", ErrConfig, err)
 	}

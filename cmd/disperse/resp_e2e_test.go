@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,6 +168,9 @@ func TestE2ERESPCrashKeepsAcknowledgedSets(t *testing.T) {
 		})
 	}
 	waitFor(t, 60*time.Second, "SETs under load", func() bool { return acked.Load() >= 2000 })
+	if n := metricValue(t, p, "disperse_resp_event_loop_clients"); runtime.GOOS == "linux" && n != clients {
+		t.Errorf("%v connections in the event loop, want all %d", n, clients)
+	}
 	p.signal(t, syscall.SIGKILL)
 	p.wait(t, 10*time.Second)
 	wg.Wait()
