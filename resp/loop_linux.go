@@ -283,38 +283,55 @@ func (l *loop) takeAdded() {
 }
 
 // round serves the connections that have something to do: reads, runs
-// and answers, then sends the replies.
+// and answers, then sends the replies. Connections with no SET in the
+// batch are answered before its commit, so that reads do not wait for it.
 func (l *loop) round(ready []*conn) {
 	now := time.Now()
 	for _, c := range ready {
 		c.lp.queued = false
 		l.take(c, now)
 	}
-	var errs []error
-	if len(l.batch) > 0 {
-		_, errs = l.s.store.PutBatch(l.s.ctx, l.batch)
+	if len(l.batch) == 0 {
+		for _, c := range ready {
+			l.answer(c, nil, 0)
+		}
+		return
 	}
+	for _, c := range ready {
+		if len(c.lp.sets) == 0 {
+			l.answer(c, nil, 0)
+		}
+	}
+	_, errs := l.s.store.PutBatch(l.s.ctx, l.batch)
 	took := time.Since(now)
 	for _, c := range ready {
-		for _, o := range c.lp.sets {
-			err := o.err
-			if o.batch >= 0 {
-				err = errs[o.batch]
-			}
-			c.answerSet(err, took)
+		if len(c.lp.sets) > 0 {
+			l.answer(c, errs, took)
 		}
-		clear(c.lp.sets)
-		c.lp.sets = c.lp.sets[:0]
-		if c.lp.perr != nil {
-			c.protocolError(c.lp.perr)
-			c.lp.perr, c.lp.close = nil, true
-		}
-		l.finishRound(c)
 	}
 	clear(l.batch)
 	l.batch = l.batch[:0]
 	clear(l.keys)
 	l.bytes = 0
+}
+
+// answer gives c the replies of its SETs (errs: the batch's outcomes,
+// took: its time) and of a framing error, then ends c's round.
+func (l *loop) answer(c *conn, errs []error, took time.Duration) {
+	for _, o := range c.lp.sets {
+		err := o.err
+		if o.batch >= 0 {
+			err = errs[o.batch]
+		}
+		c.answerSet(err, took)
+	}
+	clear(c.lp.sets)
+	c.lp.sets = c.lp.sets[:0]
+	if c.lp.perr != nil {
+		c.protocolError(c.lp.perr)
+		c.lp.perr, c.lp.close = nil, true
+	}
+	l.finishRound(c)
 }
 
 // take reads from c once, if it has no complete request buffered, and

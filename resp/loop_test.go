@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/disperse/disperse/cluster"
+	"github.com/disperse/disperse/engine"
 )
 
 // onLinux is whether plain TCP connections start in the event loop.
@@ -201,4 +204,55 @@ func TestLoopLargePipeline(t *testing.T) {
 			t.Fatalf("k%d: %d bytes (%v), want %d", i, len(v), err, len(value(i)))
 		}
 	}
+}
+
+// gatedStore holds every PutBatch until the test lets it go.
+type gatedStore struct {
+	Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g gatedStore) PutBatch(ctx context.Context, ws []cluster.Write) ([]engine.Entry, []error) {
+	select { // once the test ends (release closed), batches pass
+	case g.entered <- struct{}{}:
+	case <-g.release:
+	}
+	<-g.release
+	return g.Store.PutBatch(ctx, ws)
+}
+
+// TestLoopReadsDoNotWaitForCommits: a GET that comes in the same round as
+// another client's SET is answered while that SET's batch is still being
+// committed.
+func TestLoopReadsDoNotWaitForCommits(t *testing.T) {
+	n := startNode(t, nil)
+	n.client(t).Set(ctx, "k", "old", 0)
+	g := gatedStore{n.node, make(chan struct{}), make(chan struct{})}
+	srv, err := New(Config{}, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := listen(t, srv)
+	t.Cleanup(func() { close(g.release) }) // before the server's shutdown
+	writer, reader := dialRaw(t, addr), dialRaw(t, addr)
+	for _, c := range []*rawConn{writer, reader} { // both in the loop
+		c.send("PING\r\n")
+		c.expect("+PONG\r\n")
+	}
+	writer.send(cmd("SET", "a", "1"))
+	<-g.entered // the loop is in the first batch's commit
+	writer.send(cmd("SET", "b", "2"))
+	reader.send(cmd("GET", "k"))
+	g.release <- struct{}{}
+	writer.expect("+OK\r\n")
+	// The SET and the GET that waited meet in the next round.
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no second batch")
+	}
+	reader.expect("$3\r\nold\r\n") // while the batch is held
+	g.release <- struct{}{}
+	writer.expect("+OK\r\n")
 }
