@@ -196,7 +196,7 @@ func (l *loop) add(c *conn) error {
 	l.mu.Lock()
 	l.added = append(l.added, c)
 	l.mu.Unlock()
-	ev := l.event(c)
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(uint32(c.id)), Pad: int32(uint32(c.id >> 32))}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.lp.fd, &ev); err != nil {
 		l.mu.Lock()
 		if i := len(l.added) - 1; i >= 0 && l.added[i] == c {
@@ -265,11 +265,6 @@ func (l *loop) run() {
 			tick = now
 		}
 	}
-}
-
-// event is what the loop watches c for.
-func (l *loop) event(c *conn) unix.EpollEvent {
-	return unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(uint32(c.id)), Pad: int32(uint32(c.id >> 32))}
 }
 
 func (l *loop) takeAdded() {

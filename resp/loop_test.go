@@ -19,15 +19,23 @@ import (
 // onLinux is whether plain TCP connections start in the event loop.
 var onLinux = runtime.GOOS == "linux"
 
+// dialServed dials addr and waits for an answer to PING, so that the
+// server has taken the connection up (into its loop, on Linux).
+func dialServed(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	c := dialRaw(t, addr)
+	c.send("PING\r\n")
+	c.expect("+PONG\r\n")
+	return c
+}
+
 // TestLoopHandsOffAndKeepsOrder: plain connections are served by the event
 // loop; a write it does not run itself moves the connection to a goroutine
 // in the middle of a pipeline, with the replies in order and nothing lost
 // or run twice; QUIT in the loop answers and closes.
 func TestLoopHandsOffAndKeepsOrder(t *testing.T) {
 	n := startNode(t, nil)
-	a := dialRaw(t, n.addr)
-	a.send("PING\r\n")
-	a.expect("+PONG\r\n")
+	a := dialServed(t, n.addr)
 	b := dialRaw(t, n.addr)
 	b.send(cmd("SET", "b", "1") + cmd("GET", "b") + cmd("HELLO", "2") + cmd("CLIENT", "SETNAME", "bee"))
 	b.expect("+OK\r\n$1\r\n1\r\n*14\r\n")
@@ -122,9 +130,7 @@ func TestLoopSlowReader(t *testing.T) {
 	n := startNode(t, nil)
 	big := strings.Repeat("v", 256<<10)
 	n.client(t).Set(ctx, "big", big, 0)
-	c := dialRaw(t, n.addr)
-	c.send("PING\r\n")
-	c.expect("+PONG\r\n")
+	c := dialServed(t, n.addr)
 	before := n.srv.looped.Load()
 	var req, want strings.Builder
 	for i := range 64 {
@@ -144,9 +150,7 @@ func TestLoopSlowReader(t *testing.T) {
 // a request, end at shutdown and shutdown returns.
 func TestLoopShutdown(t *testing.T) {
 	n := startNode(t, nil)
-	idle := dialRaw(t, n.addr)
-	idle.send("PING\r\n")
-	idle.expect("+PONG\r\n")
+	idle := dialServed(t, n.addr)
 	half := dialRaw(t, n.addr)
 	half.send(cmd("SET", "k", "v") + "*3\r\n$3\r\nSET\r\n")
 	half.expect("+OK\r\n")
@@ -235,11 +239,7 @@ func TestLoopReadsDoNotWaitForCommits(t *testing.T) {
 	}
 	addr := listen(t, srv)
 	t.Cleanup(func() { close(g.release) }) // before the server's shutdown
-	writer, reader := dialRaw(t, addr), dialRaw(t, addr)
-	for _, c := range []*rawConn{writer, reader} { // both in the loop
-		c.send("PING\r\n")
-		c.expect("+PONG\r\n")
-	}
+	writer, reader := dialServed(t, addr), dialServed(t, addr)
 	writer.send(cmd("SET", "a", "1"))
 	<-g.entered // the loop is in the first batch's commit
 	writer.send(cmd("SET", "b", "2"))
