@@ -91,6 +91,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	}
 	// First, while nothing else runs: it may execute the binary again.
 	cfg.timerSlackErr = applyTimerSlack(cfg.TimerSlack)
+	applyProcs(cfg.Fsync, os.Getenv("GOMAXPROCS"))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// A second signal after the first one kills the process the default way.

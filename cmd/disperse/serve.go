@@ -75,7 +75,8 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (err error) {
 	srv := newHTTPServer(h, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("listening", "http", ln.Addr().String(), "tls", tlsCfg != nil, "node", cfg.Name, "data_dir", absDir(cfg.DataDir), "version", version)
+	log.Info("listening", "http", ln.Addr().String(), "tls", tlsCfg != nil, "node", cfg.Name, "data_dir", absDir(cfg.DataDir),
+		"gomaxprocs", runtime.GOMAXPROCS(0), "version", version)
 	logSecurity(cfg, log)
 
 	n, err := start(cfg, log, h, reg)
