@@ -18,8 +18,9 @@ import (
 // millisecond with the node's timer slack. Until then, on a machine of two
 // CPUs, the request handlers share one processor while the other CPU idles.
 // The spare processor lets them use every CPU while a flush is under way:
-// PUT over HTTP with --fsync always went from 0.78-0.81 to 0.85-0.87 of
-// --fsync never on two CPUs (BENCHMARKS.md). When no flush is under way,
+// on two CPUs with a write-back disk cache, PUT over HTTP with --fsync
+// always went from 0.76-0.81 of --fsync never to 0.78-0.87, in pairs run
+// side by side (BENCHMARKS.md). When no flush is under way,
 // one more thread than CPUs may run Go code; the kernel shares the CPUs
 // between them.
 //
