@@ -20,9 +20,9 @@ import (
 // The spare processor lets them use every CPU while a flush is under way:
 // on two CPUs with a write-back disk cache, PUT over HTTP with --fsync
 // always went from 0.76-0.81 of --fsync never to 0.78-0.87, in pairs run
-// side by side (BENCHMARKS.md). When no flush is under way,
-// one more thread than CPUs may run Go code; the kernel shares the CPUs
-// between them.
+// side by side (BENCHMARKS.md). When no flush is under way, one more
+// thread than CPUs may run Go code; the kernel shares the CPUs between
+// them.
 //
 // Setting GOMAXPROCS stops the runtime from following a change of the
 // container's CPU limit while the node runs; the limit at start counts.
