@@ -247,10 +247,11 @@ func pipeSets(t *testing.T, p *proc, prefix string, count, size int) {
 // instead of staying resident at the heap's high-water mark (twice the
 // index and more, for as long as no allocation makes the collector run);
 // and once ready it has let go of the binary's pages that only starting
-// used.
+// used, and after the trim of those the burst touched. Only the log level
+// differs from the defaults: the trim's line, at debug, says what it did.
 func TestE2EMemoryReturnedWhenQuiet(t *testing.T) {
 	needBinary(t)
-	p := startNode(t, t.TempDir())
+	p := startNode(t, t.TempDir(), "--log-level", "debug")
 	p.waitReady(t)
 	// Ready, the node has let go of the binary's pages that starting
 	// touched.
@@ -280,6 +281,16 @@ func TestE2EMemoryReturnedWhenQuiet(t *testing.T) {
 	if returned < 64<<20 {
 		t.Fatalf("the trims gave back %.0f bytes of a 200 MB burst's garbage", returned)
 	}
+	l, ok := p.logLine("memory returned to the system")
+	if !ok {
+		t.Fatal("no log line for the trim")
+	}
+	before, _ := l["code_before"].(float64)
+	after, _ := l["code_after"].(float64)
+	if before <= 0 || after >= before {
+		t.Fatalf("the trim left the code pages the burst touched: %v", l)
+	}
+	t.Logf("code pages resident: %.1f MiB before the trim, %.1f after", before/(1<<20), after/(1<<20))
 }
 
 // TestE2ERestartReturnsRecoveryGarbage: a node restarted on defaults

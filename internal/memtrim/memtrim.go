@@ -11,7 +11,10 @@
 // mapped), it collects twice and returns every free page
 // (debug.FreeOSMemory), as an allocator that decays its dirty pages does;
 // the second collection is what drops sync.Pool caches (a snapshot's page
-// buffers among them).
+// buffers among them). It then lets go of the pages of the binary that the
+// busy spell mapped (ReleaseCode): code that only a burst ran, such as
+// the table's growth or a snapshot's, and the neighbouring pages the kernel
+// maps with each one touched.
 // Under steady load it does nothing: the collector's own pacing holds.
 //
 // Background work can keep a process that serves nobody from looking
@@ -70,9 +73,11 @@ type Trimmer struct {
 	Work func() (served uint64, background bool)
 
 	// Seams for tests: read reads the heap (readHeap), free collects and
-	// returns memory (collect).
+	// returns memory (collect), release lets go of the code pages
+	// (ReleaseCode).
 	read       func() heap
 	free       func()
+	release    func() (CodePages, error)
 	lastAllocs uint64
 	lastServed uint64 // Work's count at the last look
 	lastBusy   bool   // background work ran at the last look
@@ -126,9 +131,9 @@ func readHeap() heap {
 // that allocated as much ended since the last trim. It reports whether it trimmed. The first look
 // only notes the allocations and the count.
 func (t *Trimmer) Tick() bool {
-	read, free := readHeap, collect
+	read, free, release := readHeap, collect, ReleaseCode
 	if t.read != nil {
-		read, free = t.read, t.free
+		read, free, release = t.read, t.free, t.release
 	}
 	h := read()
 	var served uint64
@@ -154,13 +159,19 @@ func (t *Trimmer) Tick() bool {
 	free()
 	after := read()
 	t.lastAllocs = after.allocs
+	code, codeErr := release()
 	before, now := h.objects+h.free, after.objects+after.free
 	if t.Trimmed != nil {
 		t.Trimmed(before - min(now, before))
 	}
 	if t.Logger != nil {
-		t.Logger.Debug("memory returned to the system", "heap_before", before,
-			"heap_after", now, "live", after.live, "took_seconds", time.Since(start).Seconds())
+		args := []any{"heap_before", before, "heap_after", now, "live", after.live}
+		if codeErr != nil {
+			args = append(args, "code_err", codeErr)
+		} else {
+			args = append(args, "code_before", code.Before, "code_after", code.After)
+		}
+		t.Logger.Debug("memory returned to the system", append(args, "took_seconds", time.Since(start).Seconds())...)
 	}
 	return true
 }

@@ -10,6 +10,9 @@ import (
 type fakeRuntime struct {
 	h     heap
 	trims int
+	// releases counts the code releases; a release that follows no
+	// collection is counted in early.
+	releases, early int
 	// garbage, when set, is what a collection finds dead of what the last
 	// one counted live.
 	garbage uint64
@@ -21,6 +24,11 @@ func (f *fakeRuntime) trimmer() *Trimmer {
 		f.h.live -= f.garbage
 		f.garbage = 0
 		f.h.objects, f.h.free = f.h.live, 0
+	}, release: func() (CodePages, error) {
+		if f.releases++; f.releases > f.trims {
+			f.early++
+		}
+		return CodePages{}, nil
 	}}
 }
 
@@ -48,10 +56,13 @@ func TestTickTrimsOnceQuiet(t *testing.T) {
 	if len(returned) != 1 || returned[0] != 240*mib {
 		t.Fatalf("Trimmed called with %v, want once with 240 MiB", returned)
 	}
+	if f.releases != 1 || f.early != 0 {
+		t.Fatalf("code released %d times (%d before a collection) for one trim", f.releases, f.early)
+	}
 	// Quiet, and nothing left to give back: no second collection.
 	f.h.allocs += quietBytes / 2
-	if tr.Tick() || f.trims != 1 || len(returned) != 1 {
-		t.Fatalf("trimmed a heap with nothing to give back (trims %d, reported %d)", f.trims, len(returned))
+	if tr.Tick() || f.trims != 1 || len(returned) != 1 || f.releases != 1 {
+		t.Fatalf("trimmed a heap with nothing to give back (trims %d, reported %d, code released %d times)", f.trims, len(returned), f.releases)
 	}
 }
 
