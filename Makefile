@@ -292,7 +292,8 @@ bench-resp: build
 
 ## bench-memory: resident memory of a node and of Debian's redis-server filled with the same
 ## 1,000,000 keys of 100 bytes (redis-cli --pipe), after the fill and after a restart, with the
-## time from start to serving; then a node with --max-memory $(MEM_BENCH_BOUND) MiB under PUTs over
+## time from start to serving (each start after a sync, so that neither waits on the other's
+## writes still going to the disk); then a node with --max-memory $(MEM_BENCH_BOUND) MiB under PUTs over
 ## HTTP (disperse bench, 2,000,000 keys) with its peak resident memory. Installs redis-server when
 ## missing.
 MEM_BENCH_KEYS ?= 1000000
@@ -312,11 +313,11 @@ bench-memory: build
 		until [ "$$(redis-cli -p 16393 info persistence 2>/dev/null | tr -d '\r' | grep '^loading:')" = loading:0 ]; do sleep 0.05; done; }; \
 	n=$(MEM_BENCH_KEYS); \
 	t0=$$(now); node full; gen $$n 100 | redis-cli -p 16392 --pipe >/dev/null; sleep 2; nfill=$$(rss $$pid); sleep 8; nquiet=$$(rss $$pid); \
-	kill $$pid; wait $$pid || true; t0=$$(now); node full; nstart=$$(awk -v a=$$t0 -v b=$$(now) 'BEGIN{printf "%.2f", b-a}'); nrest=$$(rss $$pid); \
+	kill $$pid; wait $$pid || true; sync; t0=$$(now); node full; nstart=$$(awk -v a=$$t0 -v b=$$(now) 'BEGIN{printf "%.2f", b-a}'); nrest=$$(rss $$pid); \
 	kill $$pid; wait $$pid || true; \
 	redis; gen $$n 100 | redis-cli -p 16393 --pipe >/dev/null; sleep 2; rfill=$$(rss $$rpid); sleep 8; rquiet=$$(rss $$rpid); redis-cli -p 16393 save >/dev/null; \
 	redis-cli -p 16393 shutdown nosave >/dev/null 2>&1 || true; wait $$rpid || true; \
-	t0=$$(now); redis; rstart=$$(awk -v a=$$t0 -v b=$$(now) 'BEGIN{printf "%.2f", b-a}'); rrest=$$(rss $$rpid); \
+	sync; t0=$$(now); redis; rstart=$$(awk -v a=$$t0 -v b=$$(now) 'BEGIN{printf "%.2f", b-a}'); rrest=$$(rss $$rpid); \
 	redis-cli -p 16393 shutdown nosave >/dev/null 2>&1 || true; wait $$rpid || true; \
 	echo "== $$n keys of 100 bytes: resident MiB node/redis-server"; \
 	echo "after the fill:    $$nfill / $$rfill (ratio $$(awk -v a=$$nfill -v b=$$rfill 'BEGIN{printf "%.2f", a/b}'))"; \
