@@ -294,7 +294,8 @@ bench-resp: build
 ## 1,000,000 keys of 100 bytes (redis-cli --pipe), after the fill and after a restart, with the
 ## time from start to serving (each start after a sync, so that neither waits on the other's
 ## writes still going to the disk); then a node with --max-memory $(MEM_BENCH_BOUND) MiB under PUTs over
-## HTTP (disperse bench, 2,000,000 keys) with its peak resident memory. Installs redis-server when
+## HTTP (disperse bench, 2,000,000 keys) with its peak resident memory; then GETs (wrk) of keys
+## that a node at that bound holds, against a node without one. Installs redis-server and wrk when
 ## missing.
 MEM_BENCH_KEYS ?= 1000000
 MEM_BENCH_BOUND ?= 128
@@ -331,7 +332,22 @@ bench-memory: build
 	echo "== --max-memory $${b}MiB, PUT over HTTP of 100-byte values to 2,000,000 keys for $(MEM_BENCH_SECONDS) s (16 clients):"; \
 	./$(BIN) bench --op put --addr http://127.0.0.1:18050 --keys 2000000 --clients 16 --duration $(MEM_BENCH_SECONDS)s; sleep 1; \
 	echo "peak resident $$(awk '{printf "%.1f", $$1/1024}' "$$dir/peak") MiB, after $$(rss $$pid) MiB; $$(curl -s http://127.0.0.1:18050/metrics | grep -E '^disperse_(keys|eviction_stubs|evictions_total|memory_used_bytes|memory_budget_bytes)' | tr '\n' ' ')"; \
-	kill $$pid; wait $$pid 2>/dev/null || true; wait $$sampler 2>/dev/null || true; pids=
+	kill $$pid; wait $$pid 2>/dev/null || true; wait $$sampler 2>/dev/null || true; pids=; \
+	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null; }; \
+	./$(BIN) serve --name getb --gossip-port 17991 --http-port 18052 --resp-port 16394 --data-dir "$$dir/getb" --fsync never --log-level warn --max-memory $${b}MiB & pids="$$pids $$!"; \
+	./$(BIN) serve --name getu --gossip-port 17992 --http-port 18053 --resp-port 16395 --data-dir "$$dir/getu" --fsync never --log-level warn & pids="$$pids $$!"; \
+	for p in 18052 18053; do ./$(BIN) ready --addr http://127.0.0.1:$$p --timeout 60s >/dev/null; done; \
+	gen $$n 100 | redis-cli -p 16394 --pipe >/dev/null; gen $$n 100 | redis-cli -p 16395 --pipe >/dev/null; \
+	idle() { for q in 18052 18053; do until [ "$$(curl -s http://127.0.0.1:$$q/metrics | awk '/^disperse_snapshot_in_progress /{print $$2}')" = 0 ]; do sleep 0.2; done; done; }; \
+	printf '%s\n' "request = function() return wrk.format(\"GET\", \"/cache/k\" .. math.random($$((n*9/10)), $$((n-1)))) end" >"$$dir/get.lua"; \
+	echo "== GET with wrk (2 threads, 64 connections, 8 s) of the last tenth of the $$n keys, which a node with --max-memory $${b}MiB still holds, against a node without a bound; each once no snapshot runs, alternated three times"; \
+	rs=; line=; for i in 1 2 3; do \
+		idle; bnd=$$(wrk -t2 -c64 -d8s -s "$$dir/get.lua" http://127.0.0.1:18052 | awk '/^Requests\/sec:/{printf "%s", $$2} /^  Non-2xx/{printf " (non-2xx %s)", $$NF}'); \
+		idle; unb=$$(wrk -t2 -c64 -d8s -s "$$dir/get.lua" http://127.0.0.1:18053 | awk '/^Requests\/sec:/{printf "%s", $$2} /^  Non-2xx/{printf " (non-2xx %s)", $$NF}'); \
+		rs="$$rs $$(awk -v a=$${bnd%% *} -v b=$${unb%% *} 'BEGIN{printf "%.2f", a/b}')"; line="$$line $$bnd/$$unb"; \
+	done; \
+	echo "GET bounded/unbounded per s$$line; ratios$$rs, median $$(echo $$rs | tr ' ' '\n' | sort -n | sed -n 2p); bounded node: $$(curl -s http://127.0.0.1:18052/metrics | grep -E '^disperse_(keys|cache_misses_total) ' | tr '\n' ' ')"; \
+	kill $$pids; wait $$pids 2>/dev/null || true; pids=
 
 ## fuzz: a short run of every fuzz target
 fuzz:
