@@ -86,6 +86,13 @@ func fillHTTP(t *testing.T, p *proc, from, to int) map[int]int {
 // fillNodes is fillHTTP with key m-i sent to urls[i%len(urls)].
 func fillNodes(t *testing.T, urls []string, from, to int) map[int]int {
 	t.Helper()
+	return fillTTL(t, urls, from, to, nil)
+}
+
+// fillTTL is fillNodes with key m-i given the TTL ttl(i) (?ttl=), or none
+// when ttl is nil.
+func fillTTL(t *testing.T, urls []string, from, to int, ttl func(i int) time.Duration) map[int]int {
+	t.Helper()
 	value := strings.Repeat("v", 1000)
 	var mu sync.Mutex
 	counts := map[int]int{}
@@ -102,7 +109,11 @@ func fillNodes(t *testing.T, urls []string, from, to int) map[int]int {
 				if i >= to {
 					return
 				}
-				status, err := httpPut(c, fmt.Sprintf("%s/cache/m-%d", urls[i%len(urls)], i), value)
+				url := fmt.Sprintf("%s/cache/m-%d", urls[i%len(urls)], i)
+				if ttl != nil {
+					url += "?ttl=" + ttl(i).String()
+				}
+				status, err := httpPut(c, url, value)
 				if err != nil {
 					t.Error(err)
 					return
@@ -174,6 +185,107 @@ func TestE2EMaxMemoryAllKeys(t *testing.T) {
 	}
 	if !served(e2eFillCount - 1) {
 		t.Fatal("the last key written is not served after a restart")
+	}
+}
+
+// servedOf GETs m-i for each i in keys and returns how many are served
+// (200); any other answer than 200 or 404 fails the test.
+func servedOf(t *testing.T, p *proc, keys ...int) int {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	n := 0
+	for _, i := range keys {
+		status, _, err := httpGet(c, fmt.Sprintf("%s/cache/m-%d", p.url, i))
+		if err != nil || status != http.StatusOK && status != http.StatusNotFound {
+			t.Fatalf("GET m-%d: %d, %v", i, status, err)
+		}
+		if status == http.StatusOK {
+			n++
+		}
+	}
+	return n
+}
+
+// span is the keys from..to-1.
+func span(from, to int) []int {
+	s := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+// TestE2EMaxMemoryVolatile fills a node under --eviction volatile to three
+// times its bound over HTTP: first keys without a TTL, about a third of
+// what the index may hold, then keys with one. Every PUT succeeds, the
+// bound holds, no key without a TTL is evicted, and the first keys with
+// one are.
+func TestE2EMaxMemoryVolatile(t *testing.T) {
+	needBinary(t)
+	p := startNode(t, t.TempDir(), "--max-memory", fmt.Sprint(e2eBound), "--eviction", "volatile", "--fsync", "never")
+	p.waitReady(t)
+	persistent := e2eFillCount / 18
+	stop := peakRSS(p)
+	counts := fillHTTP(t, p, 0, persistent)
+	withTTL := fillTTL(t, []string{p.url}, persistent, e2eFillCount, func(int) time.Duration { return time.Hour })
+	peak := stop()
+	t.Logf("%d PUTs without a TTL: %v; %d with one: %v; peak resident memory %v (bound %d MiB)",
+		persistent, counts, e2eFillCount-persistent, withTTL, peak, e2eBound>>20)
+	if counts[http.StatusOK] != persistent || withTTL[http.StatusOK] != e2eFillCount-persistent {
+		t.Fatalf("answers %v and %v, want every PUT 200", counts, withTTL)
+	}
+	if peak.total() > e2eBound+e2eOverhead {
+		t.Errorf("peak resident memory %v, bound %d MiB plus %d MiB", peak, e2eBound>>20, e2eOverhead>>20)
+	}
+	if n := servedOf(t, p, span(0, persistent)...); n != persistent {
+		t.Fatalf("%d of the %d keys without a TTL served: volatile evicted the others", n, persistent)
+	}
+	if n := servedOf(t, p, span(persistent, persistent+200)...); n > 50 {
+		t.Fatalf("%d of the first 200 keys with a TTL still served", n)
+	}
+	if servedOf(t, p, e2eFillCount-1) != 1 {
+		t.Fatal("the last key written is not served")
+	}
+}
+
+// TestE2EMaxMemoryVolatileTTL fills a node under --eviction volatile-ttl
+// to three times its bound over HTTP with TTLs that shorten as the keys
+// are written: key i expires an hour and e2eFillCount-i seconds after it
+// is written. Each write makes room by evicting what expires first, the
+// keys written just before it: the node keeps the first keys, whose
+// expiry is latest, and evicts those in between. One more key, written
+// alone after the fill with the soonest expiry of all, is served: the
+// write that evicts does not evict itself. (The last keys of the fill are
+// not checked: its 16 writers finish in any order, and a key that lands
+// after m-(e2eFillCount-1) may evict it, as it should.)
+func TestE2EMaxMemoryVolatileTTL(t *testing.T) {
+	needBinary(t)
+	p := startNode(t, t.TempDir(), "--max-memory", fmt.Sprint(e2eBound), "--eviction", "volatile-ttl", "--fsync", "never")
+	p.waitReady(t)
+	stop := peakRSS(p)
+	counts := fillTTL(t, []string{p.url}, 0, e2eFillCount, func(i int) time.Duration {
+		return time.Hour + time.Duration(e2eFillCount-i)*time.Second
+	})
+	peak := stop()
+	t.Logf("%d PUTs: %v; peak resident memory %v (bound %d MiB)", e2eFillCount, counts, peak, e2eBound>>20)
+	if counts[http.StatusOK] != e2eFillCount {
+		t.Fatalf("answers %v, want %d 200s", counts, e2eFillCount)
+	}
+	if peak.total() > e2eBound+e2eOverhead {
+		t.Errorf("peak resident memory %v, bound %d MiB plus %d MiB", peak, e2eBound>>20, e2eOverhead>>20)
+	}
+	if n := servedOf(t, p, span(0, 200)...); n != 200 {
+		t.Fatalf("%d of the first 200 keys, which expire last, served", n)
+	}
+	if n := servedOf(t, p, span(e2eFillCount/2, e2eFillCount/2+200)...); n > 50 {
+		t.Fatalf("%d of 200 keys from the middle, which expire before the first ones, still served", n)
+	}
+	if status, err := httpPut(&http.Client{Timeout: 10 * time.Second},
+		fmt.Sprintf("%s/cache/m-%d?ttl=1h", p.url, e2eFillCount), strings.Repeat("v", 1000)); err != nil || status != http.StatusOK {
+		t.Fatalf("PUT after the fill: %d, %v", status, err)
+	}
+	if servedOf(t, p, e2eFillCount) != 1 {
+		t.Fatal("the key written after the fill, which expires first, is not served")
 	}
 }
 
